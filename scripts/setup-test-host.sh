@@ -12,8 +12,9 @@ TEST_USER=${VIRT_SETUP_TEST_USER:-vstest}
 #   fuse-overlayfs, fuse3   the fuse-overlayfs live test
 #   util-linux    setpriv/unshare, used by the tests as an independent oracle
 #   tmux          driving the real binary in a terminal
+#   systemd       systemd-detect-virt, an independent oracle for the VM probe
 #   iptables, slirp4netns, iperf3, runc   the rootless stack's host-side pieces
-PACKAGES=(uidmap fuse-overlayfs fuse3 util-linux tmux iptables slirp4netns iperf3 runc)
+PACKAGES=(uidmap fuse-overlayfs fuse3 util-linux tmux systemd iptables slirp4netns iperf3 runc)
 
 if [ "$(id -u)" -ne 0 ]; then
 	echo "setup-test-host.sh: needs root to install packages and create the test user '$TEST_USER'." >&2

@@ -116,21 +116,22 @@ func (Exec) Run(ctx context.Context, c Command) (Result, error) {
 	return res, fmt.Errorf("run %s: %w", c, err)
 }
 
+// limitedBuffer keeps the first max bytes written and drops the rest. It deliberately does not embed
+// bytes.Buffer: a promoted ReadFrom would let io.Copy bypass Write and the limit.
 type limitedBuffer struct {
-	bytes.Buffer
+	buf bytes.Buffer
 	max int
 }
 
 func (b *limitedBuffer) Write(p []byte) (int, error) {
-	if room := b.max - b.Len(); room > 0 {
-		if len(p) > room {
-			b.Buffer.Write(p[:room])
-		} else {
-			b.Buffer.Write(p)
-		}
+	if room := b.max - b.buf.Len(); room > 0 {
+		b.buf.Write(p[:min(len(p), room)])
 	}
 	return len(p), nil
 }
+
+// Bytes returns what was kept.
+func (b *limitedBuffer) Bytes() []byte { return b.buf.Bytes() }
 
 func firstLine(s string) string {
 	if i := strings.IndexByte(s, '\n'); i >= 0 {

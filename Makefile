@@ -1,0 +1,57 @@
+# virt-setup — run `make help` for the targets.
+SHELL := /bin/bash
+GO ?= go
+BIN := bin/virt-setup
+VERSION ?= $(shell git describe --tags --always --dirty 2>/dev/null || echo dev)
+LDFLAGS := -X main.version=$(VERSION)
+FUZZTIME ?= 15s
+ARGS ?= doctor
+
+.DEFAULT_GOAL := help
+
+.PHONY: help
+help: ## List the targets
+	@awk 'BEGIN {FS = ":.*## "} /^[a-zA-Z_-]+:.*## / {printf "  \033[1m%-12s\033[0m %s\n", $$1, $$2}' $(MAKEFILE_LIST)
+
+.PHONY: build
+build: ## Build bin/virt-setup
+	$(GO) build -ldflags '$(LDFLAGS)' -o $(BIN) ./cmd/virt-setup
+
+.PHONY: run
+run: build ## Build and run virt-setup (ARGS=doctor by default) on this host
+	./$(BIN) $(ARGS)
+
+.PHONY: test-setup
+test-setup: ## Install the packages and the unprivileged user the tests need (root)
+	scripts/setup-test-host.sh
+
+.PHONY: test
+test: test-setup lint ## Run the whole test suite (lint, unit, fuzz seeds, live tests as an unprivileged user)
+	$(GO) test -race -count=1 ./...
+
+.PHONY: lint
+lint: ## gofmt and go vet
+	@out=$$(gofmt -l $$(git ls-files '*.go' 2>/dev/null || find . -name '*.go')); \
+	if [ -n "$$out" ]; then echo "gofmt would change:"; echo "$$out"; exit 1; fi
+	$(GO) vet ./...
+
+.PHONY: bench
+bench: build ## Go benchmarks, and the timing of 'probe --json' on this host as the test user
+	$(GO) test -run '^$$' -bench . -benchmem ./...
+	scripts/time-probe.sh ./$(BIN)
+
+.PHONY: fuzz
+fuzz: ## Run every fuzz target for FUZZTIME each (default 15s)
+	@set -e; for pkg in $$($(GO) list ./...); do \
+		for f in $$($(GO) test -list '^Fuzz' $$pkg | grep '^Fuzz' || true); do \
+			echo "== $$pkg $$f"; $(GO) test -run '^$$' -fuzz "^$$f$$" -fuzztime $(FUZZTIME) $$pkg; \
+		done; \
+	done
+
+.PHONY: profiles
+profiles: ## Regenerate the shipped host profiles in assets/hosts
+	$(GO) generate ./assets
+
+.PHONY: clean
+clean: ## Remove build output
+	rm -rf bin
