@@ -15,7 +15,7 @@ func ruleFacts() *Facts {
 	return f
 }
 
-func option(t *testing.T, r Recommendation, name string) SnapshotterOption {
+func snapOption(t *testing.T, r Recommendation, name string) SnapshotterOption {
 	t.Helper()
 	for _, o := range r.Options {
 		if o.Name == name {
@@ -117,10 +117,10 @@ func TestRecommendSnapshotter(t *testing.T) {
 					t.Errorf("%s is impossible without a reason", o.Name)
 				}
 			}
-			if o := option(t, r, r.Snapshotter); !o.Possible {
+			if o := snapOption(t, r, r.Snapshotter); !o.Possible {
 				t.Errorf("the chosen %s is not possible", o.Name)
 			}
-			if !option(t, r, SnapshotterNative).Possible {
+			if !snapOption(t, r, SnapshotterNative).Possible {
 				t.Error("native is always possible")
 			}
 		})
@@ -134,7 +134,7 @@ func TestRecommendOptions(t *testing.T) {
 	dropBin(f, "containerd-fuse-overlayfs-grpc")
 	f.State.ContainerdConfig = Known(ConfigFile{Path: "config.toml"})
 	r := Recommend(f)
-	ov, fu := option(t, r, SnapshotterOverlayfs), option(t, r, SnapshotterFuseOverlayfs)
+	ov, fu := snapOption(t, r, SnapshotterOverlayfs), snapOption(t, r, SnapshotterFuseOverlayfs)
 	if ov.Possible || !strings.Contains(reasonsText(ov.Against), "older than 5.11") {
 		t.Errorf("overlayfs on 4.18: %+v", ov)
 	}
@@ -152,7 +152,7 @@ func TestRecommendOptions(t *testing.T) {
 	f = ruleFacts()
 	unknownBin(f, "fuse-overlayfs")
 	setKernel(f, 5, 4)
-	fu = option(t, Recommend(f), SnapshotterFuseOverlayfs)
+	fu = snapOption(t, Recommend(f), SnapshotterFuseOverlayfs)
 	if !fu.Possible || !strings.Contains(reasonsText(fu.Against), "cannot tell whether fuse-overlayfs is installed") {
 		t.Errorf("unknown binary: %+v", fu)
 	}

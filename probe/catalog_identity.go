@@ -29,7 +29,7 @@ var identityChecks = []Check{
 	},
 }
 
-func sudoUser(f *Facts) string {
+func sudoCaller(f *Facts) string {
 	if s := f.Identity.SudoUser; s.Known {
 		return s.Value
 	}
@@ -46,7 +46,7 @@ func checkNotRoot(f *Facts, h checkHost) Result {
 		return Result{Status: StatusOK, Title: fmt.Sprintf("Running as %s (uid %s), not root", h.user, h.uid), Evidence: ev}
 	}
 	title := "Running as root (uid 0)"
-	if s := sudoUser(f); s != "" {
+	if s := sudoCaller(f); s != "" {
 		title += fmt.Sprintf(", through sudo from %s", s)
 		ev = append(ev, factLines(f.Identity.SudoUser)...)
 	}
@@ -62,7 +62,7 @@ func fixNotRoot(h checkHost) Fix {
 			"Steps that need root are gathered into one script you review and run with sudo; nothing else runs as root.",
 		},
 	}
-	if s := sudoUser(h.f); s != "" {
+	if s := sudoCaller(h.f); s != "" {
 		x.Summary = fmt.Sprintf("Run virt-setup as %s without sudo: it sets up containerd for the user who runs it.", s)
 	}
 	return x
@@ -93,7 +93,7 @@ func checkRuntimeDir(f *Facts, h checkHost) Result {
 	default:
 		return Result{Status: StatusOK, Title: fmt.Sprintf("XDG_RUNTIME_DIR=%s is %s's and writable", rd.Path, h.user), Evidence: ev}
 	}
-	if s := sudoUser(f); s != "" {
+	if s := sudoCaller(f); s != "" {
 		title += fmt.Sprintf("; this shell came from sudo (SUDO_USER=%s), which starts no login session", s)
 		ev = append(ev, factLines(f.Identity.SudoUser)...)
 	}

@@ -254,6 +254,11 @@ func checkSnapshotterSetting(f *Facts, h checkHost) Result {
 
 func fixSnapshotterSetting(h checkHost) Fix {
 	rec := Recommend(h.f).Snapshotter
+	if !h.f.OS.Kernel.Known {
+		// Nothing is known about the host (as in `virt-setup explain`): native, the only sure choice,
+		// would be a poor suggestion.
+		rec = "<overlayfs, fuse-overlayfs or native>"
+	}
 	return Fix{
 		Summary: fmt.Sprintf("Select a snapshotter this host can run (virt-setup recommends %s), or unset the setting to get overlayfs.", rec),
 		User:    []string{"export CONTAINERD_SNAPSHOTTER=" + rec},

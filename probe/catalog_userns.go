@@ -277,7 +277,7 @@ func checkIDMapper(name, capName string, pick func(*Facts) Fact[IDMapper]) func(
 			return Result{Status: StatusFail, Title: name + " is not installed", Evidence: ev}
 		case m.Setuid:
 			return Result{Status: StatusOK, Title: fmt.Sprintf("%s at %s is setuid root", name, m.Path), Evidence: ev}
-		case strings.Contains(m.Caps, capName):
+		case fileCapGrants(m.Caps, capName):
 			return Result{Status: StatusOK, Title: fmt.Sprintf("%s at %s has the file capability %s", name, m.Path, m.Caps), Evidence: ev}
 		case m.Caps != "":
 			return Result{Status: StatusFail, Title: fmt.Sprintf("%s at %s is not setuid and its file capability %s lacks %s", name, m.Path, m.Caps, capName), Evidence: ev}
@@ -308,4 +308,25 @@ func fixIDMapper(name, capName string, pick func(*Facts) Fact[IDMapper]) func(ch
 			Notes:   []string{"If it is installed but RootlessKit still says \"newuidmap: Could not set caps\": " + byHand},
 		}
 	}
+}
+
+// fileCapGrants reports whether a decoded file capability (DecodeFileCaps's "cap_a,cap_b=ep" form)
+// gives capName in both the permitted and the effective set. A capability scoped to a user namespace
+// (" [rootid=N]", revision 3) only works inside that namespace, so it does not count.
+func fileCapGrants(caps, capName string) bool {
+	if caps == "" || strings.Contains(caps, "[rootid=") {
+		return false
+	}
+	for _, clause := range strings.Fields(caps) {
+		names, flags, ok := strings.Cut(clause, "=")
+		if !ok || !strings.Contains(flags, "p") || !strings.Contains(flags, "e") {
+			continue
+		}
+		for _, n := range strings.Split(names, ",") {
+			if n == capName {
+				return true
+			}
+		}
+	}
+	return false
 }

@@ -207,3 +207,25 @@ func TestCheckIDMapper(t *testing.T) {
 		t.Errorf("Debian fix for a missing newgidmap = %+v", x.Root)
 	}
 }
+
+func TestFileCapGrants(t *testing.T) {
+	tests := []struct {
+		caps string
+		want bool
+	}{
+		{"cap_setuid=ep", true},
+		{"cap_setgid,cap_setuid=ep", true},
+		{"cap_setuid=p", false},   // permitted but not effective: newuidmap is not capability-aware
+		{"cap_setuidx=ep", false}, // a name that only starts the same
+		{"cap_setgid=ep", false},
+		{"cap_setuid=ep [rootid=100000]", false}, // only valid inside that user namespace
+		{"", false},
+		{"garbage", false},
+		{"cap_chown=ep cap_setuid=eip", true},
+	}
+	for _, tt := range tests {
+		if got := fileCapGrants(tt.caps, "cap_setuid"); got != tt.want {
+			t.Errorf("fileCapGrants(%q) = %v, want %v", tt.caps, got, tt.want)
+		}
+	}
+}

@@ -101,6 +101,8 @@ func (c Check) Run(f *Facts) (r Result) {
 // complete fills what every result of the check shares.
 func (c Check) complete(r *Result, h checkHost) {
 	r.ID = c.ID
+	// Several facts can rest on the same source; show each piece of evidence once.
+	r.Evidence = uniqueLines(r.Evidence)
 	if r.Why == "" {
 		r.Why = c.Why
 	}
@@ -370,4 +372,17 @@ func binaryLabel(b Binary) string {
 		s += " at " + b.Path
 	}
 	return s
+}
+
+// uniqueLines drops repeated lines, keeping the first of each in order.
+func uniqueLines(lines []string) []string {
+	seen := make(map[string]bool, len(lines))
+	out := lines[:0:0]
+	for _, l := range lines {
+		if !seen[l] {
+			seen[l] = true
+			out = append(out, l)
+		}
+	}
+	return out
 }

@@ -432,3 +432,23 @@ func TestEvidenceLines(t *testing.T) {
 		t.Errorf("evidenceLines = %q", got)
 	}
 }
+
+func TestResultEvidenceIsUnique(t *testing.T) {
+	if got := uniqueLines([]string{"a", "b", "a", "c", "b"}); strings.Join(got, ",") != "a,b,c" {
+		t.Errorf("uniqueLines = %q", got)
+	}
+	// On a host without systemd, several facts cite the same missing /run/systemd/system.
+	f := &Facts{}
+	missing := Evidence{Kind: "file", Source: "/run/systemd/system", Excerpt: "does not exist"}
+	f.Systemd.PID1 = Known(false, missing)
+	f.Systemd.UserManager = Known(false, missing)
+	for _, r := range Diagnose(f) {
+		seen := map[string]bool{}
+		for _, e := range r.Evidence {
+			if seen[e] {
+				t.Errorf("%s repeats evidence %q", r.ID, e)
+			}
+			seen[e] = true
+		}
+	}
+}

@@ -77,15 +77,16 @@ func runLiveTest(ctx context.Context, e *Env, test, source string, extraArgs []s
 	if err != nil {
 		return Unknown[LiveTest](err, ev)
 	}
-	leftover := liveCleanup(dir)
 	t, excerptText := liveRunChild(ctx, e, test, dir, extraArgs)
-	if err := leftover(); err != nil {
-		// The result stands; a work directory we could not remove is worth knowing about.
-		excerptText = strings.TrimSpace(excerptText + "; cleanup: " + err.Error())
-	}
+	cleanupErr := liveCleanup(dir)
 	t.Duration = Duration(time.Since(start))
 	ev.Excerpt = verExcerpt(excerptText, 300)
-	return Known(t, ev)
+	f := Known(t, ev)
+	if cleanupErr != nil {
+		// The result stands; a leftover process or directory is still worth reporting.
+		f.Error = "cleanup: " + cleanupErr.Error()
+	}
+	return f
 }
 
 // liveBaseDir is where the work directory goes: $XDG_RUNTIME_DIR when the user can write there (a
@@ -122,30 +123,28 @@ func liveWorkDir(e *Env) (string, error) {
 	return dir, nil
 }
 
-// liveCleanup returns the function that removes the work directory: it first kills any process
-// still naming the directory (a fuse-overlayfs the child could not stop), then removes the tree.
-// overlayfs leaves workdir/work with mode 0, so directories are made writable before a retry.
-func liveCleanup(dir string) func() error {
-	return func() error {
-		killed := liveKillLeftovers(dir)
-		err := os.RemoveAll(dir)
-		if err != nil {
-			_ = filepath.WalkDir(dir, func(p string, d fs.DirEntry, werr error) error {
-				if d != nil && d.IsDir() {
-					_ = os.Chmod(p, 0o700)
-				}
-				return nil
-			})
-			err = os.RemoveAll(dir)
-		}
-		if err != nil {
-			return fmt.Errorf("remove %s: %w", dir, err)
-		}
-		if killed > 0 {
-			return fmt.Errorf("killed %d leftover process(es) using %s", killed, dir)
-		}
-		return nil
+// liveCleanup removes the work directory: it first kills any process still naming the directory
+// (a fuse-overlayfs the child could not stop), then removes the tree. overlayfs leaves
+// workdir/work with mode 0, so directories are made accessible before a retry.
+func liveCleanup(dir string) error {
+	killed := liveKillLeftovers(dir)
+	err := os.RemoveAll(dir)
+	if err != nil {
+		_ = filepath.WalkDir(dir, func(p string, d fs.DirEntry, werr error) error {
+			if d != nil && d.IsDir() {
+				_ = os.Chmod(p, 0o700)
+			}
+			return nil
+		})
+		err = os.RemoveAll(dir)
 	}
+	if err != nil {
+		return fmt.Errorf("remove %s: %w", dir, err)
+	}
+	if killed > 0 {
+		return fmt.Errorf("killed %d leftover process(es) using %s", killed, dir)
+	}
+	return nil
 }
 
 // liveKillLeftovers kills processes of this user whose command line names dir. Only processes

@@ -97,6 +97,9 @@ func runLiveHelper(test string, args []string) (liveResult, int) {
 	if len(args) < 1 || !filepath.IsAbs(args[0]) {
 		return r.fail("start live helper", errors.New("usage: VIRT_SETUP_LIVE_HELPER=TEST virt-setup WORKDIR [FUSE-OVERLAYFS [FUSERMOUNT3]]")), 2
 	}
+	if test != liveTestOverlay && test != liveTestFuse {
+		return r.fail("start live helper", fmt.Errorf("unknown live test %q", test)), 2
+	}
 	if err := liveCheckNamespaces(); err != nil {
 		return r.fail("check namespaces", err), 2
 	}
@@ -119,9 +122,8 @@ func runLiveHelper(test string, args []string) (liveResult, int) {
 			fusermount = args[2]
 		}
 		return liveFuseChild(&r, dir, fuseBin, fusermount), 0
-	default:
-		return r.fail("start live helper", fmt.Errorf("unknown live test %q", test)), 2
 	}
+	return r.fail("start live helper", fmt.Errorf("unknown live test %q", test)), 2
 }
 
 // liveCheckNamespaces refuses to go on unless this process is in a user namespace of its own and

@@ -403,6 +403,43 @@ func TestLiveHelperMisbehaves(t *testing.T) {
 	}
 }
 
+// TestLiveHelperLeavesProcess: a helper that leaves a process behind in a session of its own (out
+// of reach of the process-group kill) still has it killed, and the cleanup says so.
+func TestLiveHelperLeavesProcess(t *testing.T) {
+	liveRequireUserns(t)
+	runDir := t.TempDir()
+	script := `setsid sh -c 'echo > "$0/ready"; exec tail -f "$0/lower/from-lower.txt"' "$1" >/dev/null 2>&1 </dev/null &
+while [ ! -f "$1/ready" ]; do sleep 0.01; done
+echo '{"passed":true,"done":["mount overlay"]}'`
+	e := liveTestEnv(t, []string{"XDG_RUNTIME_DIR=" + runDir, "PATH=" + os.Getenv("PATH")}, liveWriteScript(t, script))
+	var f Facts
+	probeLiveOverlay(context.Background(), e)(&f)
+	got := f.Live.OverlayUserns
+	if got.Value.Status != LivePassed || !strings.Contains(got.Error, "killed 1 leftover process") {
+		t.Errorf("got %+v, error %q; want the helper's result with the killed leftover in the error", got.Value, got.Error)
+	}
+	liveRequireEmptyDir(t, runDir)
+	// SIGKILL is delivered asynchronously; give the kernel a moment to reap the process.
+	deadline := time.Now().Add(2 * time.Second)
+	for {
+		pids := liveProcessesWithArgs(t, "tail", "-f")
+		var ours []int
+		for _, pid := range pids {
+			b, _ := os.ReadFile(fmt.Sprintf("/proc/%d/cmdline", pid))
+			if bytes.Contains(b, []byte(runDir)) {
+				ours = append(ours, pid)
+			}
+		}
+		if len(ours) == 0 {
+			break
+		}
+		if time.Now().After(deadline) {
+			t.Fatalf("leftover tail processes survive: %v", ours)
+		}
+		time.Sleep(10 * time.Millisecond)
+	}
+}
+
 func TestLiveHelperNoSelfExe(t *testing.T) {
 	runDir := t.TempDir()
 	e := liveTestEnv(t, []string{"XDG_RUNTIME_DIR=" + runDir}, filepath.Join(t.TempDir(), "missing"))
@@ -456,6 +493,10 @@ func TestLiveHelperRefusesOutsideNamespace(t *testing.T) {
 	res, code := runLiveHelper(liveTestOverlay, nil)
 	if code != 2 || res.Step != "start live helper" {
 		t.Errorf("no work dir: got %+v, exit %d", res, code)
+	}
+	res, code = runLiveHelper("format-disk", []string{t.TempDir()})
+	if code != 2 || res.Step != "start live helper" || !strings.Contains(res.Error, "unknown live test") {
+		t.Errorf("unknown test: got %+v, exit %d", res, code)
 	}
 }
 
