@@ -210,6 +210,10 @@ func assessOverlay(f *Facts) assessment {
 		}
 		return rule
 	}
+	if r, ok := liveInconclusive(f, live, "overlay"); ok {
+		rule.note = append(rule.note, r)
+		return rule
+	}
 	a := assessment{}
 	text := "the live overlay mount test " + live.Value.Status
 	if live.Value.Detail != "" {
@@ -284,7 +288,9 @@ func assessFuseOverlayfs(h checkHost) assessment {
 	f := h.f
 	a := newAssessment()
 	live := f.Live.FuseOverlayfs
-	if live.Known && live.Value.Ran() {
+	if r, ok := liveInconclusive(f, live, "fuse-overlayfs"); ok {
+		a.note = append(a.note, r)
+	} else if live.Known && live.Value.Ran() {
 		text := "the live fuse-overlayfs mount test " + live.Value.Status
 		if live.Value.Detail != "" {
 			text += ": " + live.Value.Detail
@@ -572,4 +578,20 @@ func adviseBypass4netns(h checkHost, network string) Bypass4netnsAddOn {
 	out.Available = a.v == verdictYes
 	out.Reasons = slices.Concat(a.pro, a.con)
 	return out
+}
+
+// liveInconclusive reports whether a failed live mount test says nothing about the host: with
+// Ubuntu's kernel.apparmor_restrict_unprivileged_userns=1, the namespace virt-setup's own (unprofiled)
+// binary creates has no capabilities, so every mount in it fails, while rootlesskit, once its
+// AppArmor profile allows userns (VS-APPARMOR-001), gets a full one.
+func liveInconclusive(f *Facts, live Fact[LiveTest], name string) (Reason, bool) {
+	aa := f.Security.AppArmor
+	if !live.Known || live.Value.Status != LiveFailed || !aa.Known || !aa.Value.Enabled || aa.Value.RestrictUnprivilegedUserns != 1 {
+		return Reason{}, false
+	}
+	return Reason{
+		Text: "the live " + name + " mount test failed, but AppArmor restricts unprivileged user namespaces, which also strips virt-setup's " +
+			"own test namespace; rootlesskit with its AppArmor profile is not affected, so the result is set aside and the rules decide",
+		Evidence: slices.Concat(factLines(live), factLines(aa)),
+	}, true
 }

@@ -83,6 +83,17 @@ func TestRecommendSnapshotter(t *testing.T) {
 		{"live test failed beats a new kernel", func(f *Facts) {
 			f.Live.OverlayUserns = Known(LiveTest{Status: LiveFailed, Detail: "mount: operation not permitted"})
 		}, SnapshotterFuseOverlayfs, "not overlayfs: the live overlay mount test failed: mount: operation not permitted"},
+		{"live test failed under AppArmor's userns restriction is set aside", func(f *Facts) {
+			withFamily(f, "ubuntu", "debian")
+			setKernel(f, 6, 8)
+			f.Security.AppArmor = Known(AppArmor{Enabled: true, RestrictUnprivilegedUserns: 1})
+			f.Live.OverlayUserns = Known(LiveTest{Status: LiveFailed, Detail: "mount overlay: operation not permitted"})
+			f.Live.FuseOverlayfs = Known(LiveTest{Status: LiveFailed, Detail: "open /dev/fuse: operation not permitted"})
+		}, SnapshotterOverlayfs, "AppArmor restricts unprivileged user namespaces"},
+		{"live test failed with AppArmor not restricting still counts", func(f *Facts) {
+			f.Security.AppArmor = Known(AppArmor{Enabled: true, RestrictUnprivilegedUserns: 0})
+			f.Live.OverlayUserns = Known(LiveTest{Status: LiveFailed, Detail: "mount: operation not permitted"})
+		}, SnapshotterFuseOverlayfs, "not overlayfs: the live overlay mount test failed"},
 		{"no fuse-overlayfs binary", func(f *Facts) {
 			kernel(5, 10)(f)
 			dropBin(f, "fuse-overlayfs")

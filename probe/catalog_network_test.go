@@ -113,11 +113,12 @@ func TestCheckIptables(t *testing.T) {
 func TestCheckPrivilegedPorts(t *testing.T) {
 	runCheckCases(t, "VS-PORTS-001", []checkCase{
 		{name: "0", want: StatusOK},
-		{name: "1024", want: StatusWarn, title: "Ports below 1024 cannot be published", mod: func(f *Facts) { f.Network.UnprivilegedPortStart = Known(1024) }},
+		{name: "1024, the default", want: StatusOK, title: "Ports from 1024 up can be published", mod: func(f *Facts) { f.Network.UnprivilegedPortStart = Known(1024) }},
+		{name: "raised to 2000", want: StatusWarn, title: "Ports below 2000 cannot be published", mod: func(f *Facts) { f.Network.UnprivilegedPortStart = Known(2000) }},
 		{name: "unknown", want: StatusSkip, mod: func(f *Facts) { f.Network.UnprivilegedPortStart = Unknown[int](errors.New("garbled")) }},
 	})
 	f := healthyFacts()
-	f.Network.UnprivilegedPortStart = Known(1024)
+	f.Network.UnprivilegedPortStart = Known(2000)
 	x := runCheck(t, "VS-PORTS-001", f).Fix
 	if !strings.Contains(strings.Join(x.Root, "\n"), "net.ipv4.ip_unprivileged_port_start=0") {
 		t.Errorf("fix lacks the sysctl: %+v", x.Root)

@@ -4,6 +4,7 @@ import (
 	"context"
 	"errors"
 	"fmt"
+	"io/fs"
 	"path"
 	"path/filepath"
 	"sort"
@@ -38,6 +39,10 @@ func probeNetwork(ctx context.Context, e *Env) func(*Facts) {
 func unprivilegedPortStart(e *Env) Fact[int] {
 	const p = "/proc/sys/net/ipv4/ip_unprivileged_port_start"
 	b, err := e.Root.ReadFile(p)
+	if errors.Is(err, fs.ErrNotExist) {
+		// The sysctl came with kernel 4.11; before it, every port below 1024 needed privilege.
+		return Known(1024, Evidence{Kind: "file", Source: p, Excerpt: "does not exist (kernel before 4.11: ports below 1024 are privileged)"})
+	}
 	if err != nil {
 		return Unknown[int](fmt.Errorf("read %s: %w", p, err), Evidence{Kind: "file", Source: p})
 	}

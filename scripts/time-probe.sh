@@ -38,7 +38,7 @@ med_line=$(echo "$sorted" | sed -n "$(( (n + 1) / 2 ))p")
 med=${med_line% *}
 med_run=${med_line#* }
 # The probes list is sorted slowest first; its first entry is the slowest probe.
-slowest=$(grep -A2 '"probes": \[' "$tmp/out.$med_run.json" | grep -E '"name"|"duration"' | sed -E 's/.*: "?([^",]*)"?,?/\1/' | paste -sd' ')
+slowest=$(grep -A4 '"probes": \[' "$tmp/out.$med_run.json" | grep -E '"name"|"duration"' | sed -E 's/.*: "([^"]*)".*/\1/' | paste -sd' ')
 printf 'probe --json as %s, %d runs: min %d.%03d ms, median %d.%03d ms, max %d.%03d ms\n' "$who" "$n" \
 	$((min / 1000)) $((min % 1000)) $((med / 1000)) $((med % 1000)) $((max / 1000)) $((max % 1000))
 echo "slowest probe in the median run: $slowest"

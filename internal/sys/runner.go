@@ -100,7 +100,9 @@ func (Exec) Run(ctx context.Context, c Command) (Result, error) {
 	start := time.Now()
 	err := cmd.Run()
 	res := Result{Stdout: stdout.Bytes(), Stderr: stderr.Bytes(), Duration: time.Since(start)}
-	if err == nil {
+	// ErrWaitDelay after a zero exit means a background grandchild still held our pipes when the
+	// program itself had finished: its own output and status are complete.
+	if err == nil || errors.Is(err, exec.ErrWaitDelay) && cmd.ProcessState != nil && cmd.ProcessState.Success() {
 		return res, nil
 	}
 	if ctx.Err() != nil {

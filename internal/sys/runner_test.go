@@ -105,3 +105,12 @@ func (f *fakeTB) Errorf(format string, args ...any) {
 }
 func (f *fakeTB) Cleanup(fn func()) { f.cleanups = append(f.cleanups, fn) }
 func (f *fakeTB) Helper()           {}
+
+func TestExecCleanExitWithLingeringGrandchild(t *testing.T) {
+	// The program exits 0 at once but leaves a background child holding stdout: that is success,
+	// with the program's own output.
+	res, err := Exec{}.Run(context.Background(), Command{Path: "sh", Args: []string{"-c", "echo done; sleep 5 &"}})
+	if err != nil || string(res.Stdout) != "done\n" || res.ExitCode != 0 {
+		t.Errorf("got %+v, %v; want a clean exit with its output", res, err)
+	}
+}

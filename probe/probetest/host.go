@@ -211,6 +211,7 @@ type LiveResult struct {
 // Build writes the host below dir, which must exist (usually a t.TempDir()). Building needs root for
 // the owners of files (the user's home and runtime dir, root-owned setuid programs) and for file
 // capabilities; as another user those steps are skipped, so the probe sees the builder as the owner.
+// Device nodes (a Device with Major/Minor) need CAP_MKNOD and make Build fail without it.
 func (h Host) Build(dir string) error {
 	b := &builder{dir: dir, user: h.User}
 	b.osRelease(h.OSRelease)

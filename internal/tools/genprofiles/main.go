@@ -137,7 +137,7 @@ func generate(ctx context.Context, name string, h probetest.Host, dir string) ([
 
 // addRecorded adds what a probe of the real host learns that a --root probe cannot: the live test
 // results the spec records, and the machine, which kernels before 6.1 only tell through uname(2).
-// Which live results are recorded, and why, is said at Host.Recorded in probetest's profiles.
+// Which live results are recorded, and why, is explained in probe/probetest/profiles.go.
 func addRecorded(f *probe.Facts, h probetest.Host) error {
 	set := func(dst *probe.Fact[probe.LiveTest], test string, r *probetest.LiveResult) error {
 		if r == nil {
