@@ -74,22 +74,27 @@ var networkChecks = []Check{
 }
 
 func checkTunDevice(f *Facts, h checkHost) Result {
-	d := f.Devices.Tun
+	return checkDevice(f.Devices.Tun, "/dev/net/tun", StatusFail, "slirp4netns cannot create the network device", "slirp4netns fails with \"open: Permission denied\"", h)
+}
+
+// checkDevice is the rule shared by the device checks: the device must exist, be a character device
+// and open for the user. bad is the status when it does not; missing and denied say what breaks.
+func checkDevice(d Fact[Device], defPath string, bad Status, missing, denied string, h checkHost) Result {
 	if !d.Known {
-		return unknownResult("Whether you can open /dev/net/tun", d)
+		return unknownResult("Whether you can open "+defPath, d)
 	}
 	v, ev := d.Value, factLines(d)
 	p := v.Path
 	if p == "" {
-		p = "/dev/net/tun"
+		p = defPath
 	}
 	switch {
 	case !v.Exists:
-		return Result{Status: StatusFail, Title: p + " does not exist: slirp4netns cannot create the network device", Evidence: ev}
+		return Result{Status: bad, Title: p + " does not exist: " + missing, Evidence: ev}
 	case !v.CharDev:
-		return Result{Status: StatusFail, Title: p + " is not a character device: slirp4netns cannot create the network device", Evidence: ev}
+		return Result{Status: bad, Title: p + " is not a character device: " + missing, Evidence: ev}
 	case !v.Usable:
-		return Result{Status: StatusFail, Title: fmt.Sprintf("%s is mode %s, owner %d:%d, and %s cannot open it: slirp4netns fails with \"open: Permission denied\"", p, v.Mode, v.OwnerUID, v.OwnerGID, h.user), Evidence: ev}
+		return Result{Status: bad, Title: fmt.Sprintf("%s is mode %s, owner %d:%d, and %s cannot open it: %s", p, v.Mode, v.OwnerUID, v.OwnerGID, h.user, denied), Evidence: ev}
 	}
 	return Result{Status: StatusOK, Title: fmt.Sprintf("%s can open %s (%s)", h.user, p, v.How), Evidence: ev}
 }

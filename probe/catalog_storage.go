@@ -109,24 +109,8 @@ func fixOverlay(h checkHost) Fix {
 }
 
 func checkFuseDevice(f *Facts, h checkHost) Result {
-	d := f.Devices.Fuse
-	if !d.Known {
-		return unknownResult("Whether you can open /dev/fuse", d)
-	}
-	v, ev := d.Value, factLines(d)
-	p := v.Path
-	if p == "" {
-		p = "/dev/fuse"
-	}
-	switch {
-	case !v.Exists:
-		return Result{Status: StatusWarn, Title: p + " does not exist: fuse-overlayfs and the stargz snapshotter cannot work", Evidence: ev}
-	case !v.CharDev:
-		return Result{Status: StatusWarn, Title: p + " is not a character device: fuse-overlayfs and the stargz snapshotter cannot work", Evidence: ev}
-	case !v.Usable:
-		return Result{Status: StatusWarn, Title: fmt.Sprintf("%s is mode %s, owner %d:%d, and %s cannot open it: fuse-overlayfs and the stargz snapshotter cannot work", p, v.Mode, v.OwnerUID, v.OwnerGID, h.user), Evidence: ev}
-	}
-	return Result{Status: StatusOK, Title: fmt.Sprintf("%s can open %s (%s)", h.user, p, v.How), Evidence: ev}
+	const breaks = "fuse-overlayfs and the stargz snapshotter cannot work"
+	return checkDevice(f.Devices.Fuse, "/dev/fuse", StatusWarn, breaks, breaks, h)
 }
 
 func fixFuseDevice(h checkHost) Fix {
