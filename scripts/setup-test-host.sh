@@ -14,7 +14,8 @@ TEST_USER=${VIRT_SETUP_TEST_USER:-vstest}
 #   tmux          driving the real binary in a terminal
 #   systemd       systemd-detect-virt, an independent oracle for the VM probe
 #   iptables, slirp4netns, iperf3, runc   the rootless stack's host-side pieces
-PACKAGES=(uidmap fuse-overlayfs fuse3 util-linux tmux systemd iptables slirp4netns iperf3 runc)
+#   busybox-static  the one binary of the test images built locally (no registry here)
+PACKAGES=(uidmap fuse-overlayfs fuse3 util-linux tmux systemd iptables slirp4netns iperf3 runc busybox-static)
 
 if [ "$(id -u)" -ne 0 ]; then
 	echo "setup-test-host.sh: needs root to install packages and create the test user '$TEST_USER'." >&2
