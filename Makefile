@@ -23,12 +23,15 @@ run: build ## Build and run virt-setup (ARGS=doctor by default) on this host
 	@./$(BIN) $(ARGS); code=$$?; case $$code in 0|3|4) ;; *) exit $$code;; esac
 
 .PHONY: test-setup
-test-setup: ## Install the packages and the unprivileged user the tests need (root)
+test-setup: ## Install the packages, the pinned rootless stack and the unprivileged test user (root)
 	scripts/setup-test-host.sh
+	scripts/install-components.sh
 
 .PHONY: test
 test: test-setup lint ## Run the whole test suite (lint, unit, fuzz seeds, live tests as an unprivileged user)
-	$(GO) test -race -count=1 ./...
+	@# -p 1: end-to-end tests in several packages run the real rootless stack as the same test user and
+	@# change host device modes as udev would; one package at a time keeps them from racing.
+	$(GO) test -race -count=1 -p 1 ./...
 
 .PHONY: lint
 lint: ## gofmt and go vet

@@ -122,11 +122,6 @@ func ParseAnswers(b []byte, name string) (Answers, error) {
 	dec := toml.NewDecoder(bytes.NewReader(b))
 	dec.DisallowUnknownFields()
 	if err := dec.Decode(&a); err != nil {
-		var de *toml.DecodeError
-		if errors.As(err, &de) {
-			row, col := de.Position()
-			return Answers{}, fmt.Errorf("%s:%d:%d: %s", name, row, col, de.Error())
-		}
 		var se *toml.StrictMissingError
 		if errors.As(err, &se) {
 			var keys []string
@@ -135,6 +130,11 @@ func ParseAnswers(b []byte, name string) (Answers, error) {
 			}
 			return Answers{}, fmt.Errorf("%s: unknown key %s (a typo?); see `virt-setup plan --save-answers FILE` for a complete file",
 				name, strings.Join(keys, ", "))
+		}
+		var de *toml.DecodeError
+		if errors.As(err, &de) {
+			row, col := de.Position()
+			return Answers{}, fmt.Errorf("%s:%d:%d: %s", name, row, col, de.Error())
 		}
 		return Answers{}, fmt.Errorf("%s: %w", name, err)
 	}

@@ -16,8 +16,10 @@ type Step interface {
 	// Check reports whether the step's effect is already in place. It must not change anything.
 	Check(ctx context.Context, rt *Runtime) (done bool, err error)
 	// Apply makes the change. It reports output lines through rt.Output and records in rec what Undo
-	// will need; the engine saves rec in the journal after Apply returns, also when Apply fails
-	// half-way, so record before each change, not after.
+	// will need, before each change, not after. rec starts as the record earlier runs left for the
+	// step. The engine saves rec in the journal after Apply returns, also when Apply fails half-way;
+	// a step about to change the host calls rt.Checkpoint(rec) first, so that even a process killed
+	// mid-step leaves a journal uninstall can undo from.
 	Apply(ctx context.Context, rt *Runtime, rec *Record) error
 	// Undo reverts what Apply did, from the record the journal kept.
 	Undo(ctx context.Context, rt *Runtime, rec Record) error
@@ -47,6 +49,9 @@ type StepInfo struct {
 	Files []FileChange `json:"files,omitempty"`
 	// Timeout bounds Apply; zero means DefaultStepTimeout.
 	Timeout time.Duration `json:"timeout,omitempty"`
+	// Error says why the step cannot be planned (e.g. a config file virt-setup cannot merge into);
+	// such a step will fail when applied, so the plan view shows it up front.
+	Error string `json:"error,omitempty"`
 }
 
 // DefaultStepTimeout bounds a step that sets no timeout of its own.
@@ -113,6 +118,21 @@ type Runtime struct {
 	// Output reports one line of a step's output (a command's stdout/stderr, a progress message).
 	Output func(line string)
 	Now    func() time.Time
+	// RunPrivileged runs a reviewed root script with the user's consent (sudo with the terminal,
+	// or the wizard handing the terminal over). Nil means no consent was given: privileged steps
+	// then stop the run and say how to run the script by hand.
+	RunPrivileged func(ctx context.Context, scriptPath string) error
+	// Checkpoint saves the record of the step in progress to the journal at once. The engine sets
+	// it while a step applies; it is nil elsewhere (use rt.checkpoint, which allows for that).
+	Checkpoint func(rec *Record) error
+}
+
+// checkpoint saves rec through Checkpoint when the engine provided one.
+func (rt *Runtime) checkpoint(rec *Record) error {
+	if rt.Checkpoint == nil {
+		return nil
+	}
+	return rt.Checkpoint(rec)
 }
 
 // Plan is an ordered list of steps for one set of answers.

@@ -2,6 +2,7 @@ package probe
 
 import (
 	"fmt"
+	"path/filepath"
 	"slices"
 	"strings"
 )
@@ -52,6 +53,15 @@ var networkChecks = []Check{
 		Doc:   docNerdctlFAQ,
 		run:   checkIptables,
 		fix:   fixIptables,
+	},
+	{
+		ID:    "VS-IPTABLES-002",
+		Title: "iptables is on your PATH",
+		Why: "nerdctl and the CNI plugins it runs look iptables up on your $PATH; Debian leaves /usr/sbin and /sbin off an ordinary " +
+			"user's PATH, and `nerdctl run` then fails with \"failed to locate iptables\" although iptables is installed.",
+		Doc: docNerdctlFAQ,
+		run: checkIptablesOnPath,
+		fix: fixIptablesOnPath,
 	},
 	{
 		ID:    "VS-PORTS-001",
@@ -261,6 +271,41 @@ func fixIptables(h checkHost) Fix {
 	return Fix{
 		Summary: fmt.Sprintf("Install iptables (package %s).", h.pkgName("iptables", "iptables-nft")),
 		Root:    h.install("iptables", "iptables-nft"),
+	}
+}
+
+func checkIptablesOnPath(f *Facts, h checkHost) Result {
+	b, p := h.bin("iptables"), f.Identity.Path
+	switch {
+	case !b.Known || !b.Value.Found:
+		return Result{Status: StatusSkip, Title: "iptables is not installed (see VS-IPTABLES-001)"}
+	case !p.Known:
+		return unknownResult("Your $PATH", p)
+	}
+	ev := append(factLines(p), factLines(b)...)
+	dir := filepath.Dir(b.Value.Path)
+	if slices.Contains(p.Value, dir) {
+		return Result{Status: StatusOK, Title: fmt.Sprintf("%s is on your PATH", dir), Evidence: ev}
+	}
+	return Result{Status: StatusWarn, Title: fmt.Sprintf("iptables is in %s, which is not on your PATH: `nerdctl run` fails with \"failed to locate iptables\"", dir), Evidence: ev}
+}
+
+func fixIptablesOnPath(h checkHost) Fix {
+	dir := "/usr/sbin"
+	if b := h.bin("iptables"); b.Known && b.Value.Found {
+		dir = filepath.Dir(b.Value.Path)
+	}
+	add := dir
+	if dir != "/sbin" {
+		add += ":/sbin"
+	}
+	return Fix{
+		Summary: "Add the sbin directories to your PATH, in this shell and in every login shell.",
+		User: []string{
+			fmt.Sprintf(`export PATH="$PATH:%s"`, add),
+			fmt.Sprintf(`echo 'export PATH="$PATH:%s"' >> ~/.profile`, add),
+		},
+		Notes: []string{"Rootless containerd started by virt-setup or its systemd unit has them on its own PATH already; it is your shell's nerdctl that needs them."},
 	}
 }
 

@@ -139,3 +139,26 @@ func TestCheckKernelBypass(t *testing.T) {
 		{name: "unknown", want: StatusSkip, mod: func(f *Facts) { f.OS.Kernel = Unknown[Kernel](errors.New("garbled")) }},
 	})
 }
+
+func TestCheckIptablesOnPath(t *testing.T) {
+	at := func(path string, userPath ...string) func(*Facts) {
+		return func(f *Facts) {
+			b := f.Binaries["iptables"]
+			b.Value.Path = path
+			f.Binaries["iptables"] = b
+			f.Identity.Path = Known(userPath)
+		}
+	}
+	runCheckCases(t, "VS-IPTABLES-002", []checkCase{
+		{name: "on PATH", want: StatusOK, title: "/usr/sbin is on your PATH", mod: at("/usr/sbin/iptables", "/usr/local/bin", "/usr/sbin", "/usr/bin")},
+		{name: "Debian user PATH", want: StatusWarn, title: "iptables is in /usr/sbin, which is not on your PATH", mod: at("/usr/sbin/iptables", "/usr/local/bin", "/usr/bin", "/bin", "/usr/games")},
+		{name: "PATH unknown", want: StatusSkip, mod: func(f *Facts) { f.Identity.Path = Unknown[[]string](errors.New("garbled")) }},
+		{name: "no iptables", want: StatusSkip, title: "VS-IPTABLES-001", mod: func(f *Facts) { dropBin(f, "iptables") }},
+	})
+	f := healthyFacts()
+	at("/usr/sbin/iptables", "/usr/bin")(f)
+	x := runCheck(t, "VS-IPTABLES-002", f).Fix
+	if got := strings.Join(x.User, "\n"); !strings.Contains(got, `export PATH="$PATH:/usr/sbin:/sbin"`) || !strings.Contains(got, "~/.profile") {
+		t.Errorf("fix = %q", got)
+	}
+}

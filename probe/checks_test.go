@@ -23,6 +23,7 @@ func healthyFacts() *Facts {
 		Home: Known("/home/alice"), SudoUser: Known("", Evidence{Kind: "env", Source: "SUDO_USER", Excerpt: "(unset)"}),
 		XDGRuntimeDir:  Known(RuntimeDir{Path: "/run/user/1000", Set: true, Exists: true, Owned: true, Writable: true, Mode: "0700"}, Evidence{Kind: "env", Source: "XDG_RUNTIME_DIR", Excerpt: "/run/user/1000"}),
 		DBusSessionBus: Known("unix:path=/run/user/1000/bus"),
+		Path:           Known([]string{"/home/alice/.local/bin", "/usr/local/bin", "/usr/bin", "/bin", "/usr/local/sbin", "/usr/sbin", "/sbin"}, Evidence{Kind: "env", Source: "PATH"}),
 	}
 	f.OS = OS{
 		Distro: Known(Distro{ID: "debian", VersionID: "12", Name: "Debian GNU/Linux 12 (bookworm)", Family: "debian"}, fileEv("/etc/os-release", "ID=debian VERSION_ID=12")),

@@ -99,9 +99,12 @@ type Identity struct {
 	Root Fact[bool]   `json:"root"`
 	Home Fact[string] `json:"home"`
 	// SudoUser is $SUDO_USER: set when the shell came from sudo, which loses the login session.
-	SudoUser       Fact[string]     `json:"sudo_user"`
-	XDGRuntimeDir  Fact[RuntimeDir] `json:"xdg_runtime_dir"`
-	DBusSessionBus Fact[string]     `json:"dbus_session_bus_address"`
+	SudoUser      Fact[string]     `json:"sudo_user"`
+	XDGRuntimeDir Fact[RuntimeDir] `json:"xdg_runtime_dir"`
+	// Path is the directories of the user's $PATH, in order: nerdctl and the CNI plugins find
+	// iptables through it, and Debian leaves the sbin directories off an ordinary user's PATH.
+	Path           Fact[[]string] `json:"path"`
+	DBusSessionBus Fact[string]   `json:"dbus_session_bus_address"`
 }
 
 // RuntimeDir describes $XDG_RUNTIME_DIR as the user sees it.

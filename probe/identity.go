@@ -5,6 +5,7 @@ import (
 	"fmt"
 	"io/fs"
 	"os"
+	"path/filepath"
 	"strconv"
 	"strings"
 	"syscall"
@@ -127,6 +128,7 @@ func resolveIdentity(e *Env, wantName string) func(*Facts) {
 		id.SudoUser = envFact(e, "SUDO_USER")
 		id.DBusSessionBus = envFact(e, "DBUS_SESSION_BUS_ADDRESS")
 		id.XDGRuntimeDir = runtimeDirFact(e, u)
+		id.Path = pathFact(e)
 	}
 }
 
@@ -197,4 +199,21 @@ func skippedLive(name string, live bool) func(*Facts) {
 			f.Live.FuseOverlayfs = t
 		}
 	}
+}
+
+// pathFact records the directories of $PATH; unset is a known empty list.
+func pathFact(e *Env) Fact[[]string] {
+	v, ok := e.LookupEnv("PATH")
+	ev := Evidence{Kind: "env", Source: "PATH", Excerpt: v}
+	if !ok {
+		ev.Excerpt = "(unset)"
+		return Known([]string{}, ev)
+	}
+	dirs := []string{}
+	for _, d := range filepath.SplitList(v) {
+		if d != "" {
+			dirs = append(dirs, filepath.Clean(d))
+		}
+	}
+	return Known(dirs, ev)
 }

@@ -1,8 +1,9 @@
 #!/usr/bin/env bash
 # Installs the pinned rootless stack the end-to-end tests use, built from source through the Go
 # module proxy (no other download works on the test machines): containerd + shim, RootlessKit,
-# bypass4netns, CNI plugins, nerdctl and its rootless scripts. Idempotent: a component whose binary
-# already reports the pinned version is left alone. Needs root (installs to $PREFIX, default /usr/local).
+# bypass4netns, CNI plugins, nerdctl and its rootless scripts, containerd-fuse-overlayfs-grpc.
+# Idempotent: a component whose binary already reports the pinned version is left alone. Needs root
+# (installs to $PREFIX, default /usr/local).
 #
 # Usage: scripts/install-components.sh
 set -euo pipefail
@@ -12,6 +13,7 @@ ROOTLESSKIT_VERSION=v2.3.6
 BYPASS4NETNS_VERSION=v0.4.2
 CNI_VERSION=v1.10.0
 NERDCTL_VERSION=v2.0.5
+FUSE_OVERLAYFS_SNAPSHOTTER_VERSION=v2.1.7
 
 PREFIX=${PREFIX:-/usr/local}
 BIN=$PREFIX/bin
@@ -29,7 +31,7 @@ fi
 log() { echo "install-components: $*"; }
 
 # Build-time packages: cgo for containerd and bypass4netns (libseccomp), runtime pieces from Debian.
-PACKAGES=(gcc libc6-dev libseccomp-dev pkg-config uidmap slirp4netns iptables runc)
+PACKAGES=(gcc libc6-dev libseccomp-dev pkg-config uidmap slirp4netns iptables runc fuse-overlayfs)
 missing=()
 for p in "${PACKAGES[@]}"; do
 	dpkg-query -W -f='${Status}' "$p" 2>/dev/null | grep -q 'install ok installed' || missing+=("$p")
@@ -94,4 +96,14 @@ if ! has "$BIN/nerdctl" "$NERDCTL_VERSION"; then
 	done
 fi
 
-log "ready: $("$BIN/containerd" --version | head -1); $("$BIN/rootlesskit" --version); $("$BIN/nerdctl" --version); CNI $CNI_VERSION in $CNI_DIR"
+# containerd-fuse-overlayfs-grpc has no version flag (its first argument is the socket it listens on),
+# so the module version recorded in the binary tells whether it is the pinned one.
+if ! [ -x "$BIN/containerd-fuse-overlayfs-grpc" ] ||
+	! go version -m "$BIN/containerd-fuse-overlayfs-grpc" 2>/dev/null |
+	grep -qE "^\s+mod\s+github.com/containerd/fuse-overlayfs-snapshotter/v2\s+$FUSE_OVERLAYFS_SNAPSHOTTER_VERSION\s"; then
+	log "building containerd-fuse-overlayfs-grpc $FUSE_OVERLAYFS_SNAPSHOTTER_VERSION"
+	GOBIN=$BIN go install \
+		"github.com/containerd/fuse-overlayfs-snapshotter/v2/cmd/containerd-fuse-overlayfs-grpc@$FUSE_OVERLAYFS_SNAPSHOTTER_VERSION"
+fi
+
+log "ready: $("$BIN/containerd" --version | head -1); $("$BIN/rootlesskit" --version); $("$BIN/nerdctl" --version); CNI $CNI_VERSION in $CNI_DIR; containerd-fuse-overlayfs-grpc $FUSE_OVERLAYFS_SNAPSHOTTER_VERSION"

@@ -11,6 +11,7 @@ import (
 
 	"github.com/spf13/cobra"
 
+	"github.com/virt-setup/virt-setup/installer"
 	"github.com/virt-setup/virt-setup/probe"
 )
 
@@ -45,6 +46,10 @@ func Main(args []string, in io.Reader, out, errOut io.Writer) int {
 	// The live capability tests re-execute this binary inside a new user namespace; that child must
 	// do its one job before anything else runs.
 	if code, ran := probe.RunLiveHelper(); ran {
+		return code
+	}
+	// verify re-executes this binary inside RootlessKit's namespaces, as nerdctl does.
+	if code, ran := installer.RunVerifyHelper(); ran {
 		return code
 	}
 	ctx, stop := signal.NotifyContext(context.Background(), os.Interrupt, syscall.SIGTERM)
@@ -103,6 +108,13 @@ Start with:  virt-setup doctor`,
 		newProbeCmd(s, nil),
 		newDoctorCmd(s, nil),
 		newExplainCmd(s),
+		newValidateCmd(s),
+		newPlanCmd(s),
+		newInstallCmd(s),
+		newUninstallCmd(s),
+		newVerifyCmd(s),
+		newStartStopCmd(s, true),
+		newStartStopCmd(s, false),
 	)
 	return root
 }

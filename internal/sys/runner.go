@@ -7,8 +7,10 @@ import (
 	"context"
 	"errors"
 	"fmt"
+	"io"
 	"os/exec"
 	"strings"
+	"sync"
 	"time"
 )
 
@@ -22,6 +24,9 @@ type Command struct {
 	Env []string
 	// Timeout bounds the run; zero means the context's deadline alone.
 	Timeout time.Duration
+	// OnLine, when set, receives each line of output as it is written (stream is "stdout" or
+	// "stderr"), so a front end can show a long command live. The Result still holds all output.
+	OnLine func(stream, line string)
 }
 
 // String renders the command the way a user would type it, quoting arguments that need it.
@@ -97,8 +102,19 @@ func (Exec) Run(ctx context.Context, c Command) (Result, error) {
 	stdout := &limitedBuffer{max: maxOutput}
 	stderr := &limitedBuffer{max: maxOutput}
 	cmd.Stdout, cmd.Stderr = stdout, stderr
+	var flush []func()
+	if c.OnLine != nil {
+		var mu sync.Mutex // stdout and stderr are copied by two goroutines
+		out := &lineWriter{stream: "stdout", next: stdout, mu: &mu, emit: c.OnLine}
+		errw := &lineWriter{stream: "stderr", next: stderr, mu: &mu, emit: c.OnLine}
+		cmd.Stdout, cmd.Stderr = out, errw
+		flush = append(flush, out.flush, errw.flush)
+	}
 	start := time.Now()
 	err := cmd.Run()
+	for _, f := range flush {
+		f()
+	}
 	res := Result{Stdout: stdout.Bytes(), Stderr: stderr.Bytes(), Duration: time.Since(start)}
 	// ErrWaitDelay after a zero exit means a background grandchild still held our pipes when the
 	// program itself had finished: its own output and status are complete.
@@ -134,6 +150,44 @@ func (b *limitedBuffer) Write(p []byte) (int, error) {
 
 // Bytes returns what was kept.
 func (b *limitedBuffer) Bytes() []byte { return b.buf.Bytes() }
+
+// lineWriter passes output on and calls emit for every complete line.
+type lineWriter struct {
+	stream string
+	next   io.Writer
+	mu     *sync.Mutex
+	emit   func(stream, line string)
+	buf    []byte
+}
+
+func (w *lineWriter) Write(p []byte) (int, error) {
+	w.next.Write(p)
+	w.buf = append(w.buf, p...)
+	for {
+		i := bytes.IndexByte(w.buf, '\n')
+		if i < 0 {
+			break
+		}
+		line := strings.TrimRight(string(w.buf[:i]), "\r")
+		w.buf = w.buf[i+1:]
+		w.mu.Lock()
+		w.emit(w.stream, line)
+		w.mu.Unlock()
+	}
+	if len(w.buf) > maxOutput { // a "line" without end: emit what we have rather than grow forever
+		w.flush()
+	}
+	return len(p), nil
+}
+
+func (w *lineWriter) flush() {
+	if len(w.buf) > 0 {
+		w.mu.Lock()
+		w.emit(w.stream, string(w.buf))
+		w.mu.Unlock()
+		w.buf = nil
+	}
+}
 
 func firstLine(s string) string {
 	if i := strings.IndexByte(s, '\n'); i >= 0 {

@@ -114,3 +114,23 @@ func TestExecCleanExitWithLingeringGrandchild(t *testing.T) {
 		t.Errorf("got %+v, %v; want a clean exit with its output", res, err)
 	}
 }
+
+func TestExecStreamsLines(t *testing.T) {
+	var lines []string
+	res, err := Exec{}.Run(context.Background(), Command{
+		Path: "sh", Args: []string{"-c", "echo one; echo two >&2; printf 'no newline'"},
+		OnLine: func(stream, line string) { lines = append(lines, stream+":"+line) },
+	})
+	if err != nil {
+		t.Fatal(err)
+	}
+	got := strings.Join(lines, "|")
+	for _, want := range []string{"stdout:one", "stderr:two", "stdout:no newline"} {
+		if !strings.Contains(got, want) {
+			t.Errorf("streamed %q, missing %q", got, want)
+		}
+	}
+	if string(res.Stdout) != "one\nno newline" {
+		t.Errorf("Result.Stdout = %q: streaming must not eat output", res.Stdout)
+	}
+}

@@ -4,6 +4,7 @@ import (
 	"context"
 	"fmt"
 	"regexp"
+	"strings"
 	"sync"
 	"testing"
 )
@@ -65,6 +66,13 @@ func (s *Stub) Run(_ context.Context, c Command) (Result, error) {
 	for _, st := range s.stubs {
 		if st.pattern.MatchString(line) {
 			st.used = true
+			if c.OnLine != nil {
+				for _, l := range strings.SplitAfter(string(st.result.Stdout), "\n") {
+					if l = strings.TrimSuffix(l, "\n"); l != "" {
+						c.OnLine("stdout", l)
+					}
+				}
+			}
 			return st.result, st.err
 		}
 	}
