@@ -58,7 +58,8 @@ func BuildPlan(in PlanInput) (*Plan, error) {
 	need("rootlesskit", "rootless containerd")
 	need("nerdctl", "the setup")
 	rootlessSh := need("containerd-rootless.sh", "rootless containerd")
-	bins := map[string]string{"containerd-rootless.sh": rootlessSh}
+	bins := InstalledBinaries(f)
+	bins["containerd-rootless.sh"] = rootlessSh
 	if a.ServiceMode == "systemd" {
 		bins["containerd-rootless-setuptool.sh"] = need("containerd-rootless-setuptool.sh", "service_mode = systemd")
 		if um := f.Systemd.UserManager; !um.Known || !um.Value {
