@@ -19,6 +19,7 @@ import (
 	"os"
 	"os/exec"
 	"path/filepath"
+	"regexp"
 	"slices"
 	"strconv"
 	"strings"
@@ -152,8 +153,14 @@ func (s DirectService) commandLine() string {
 	for _, a := range s.Argv {
 		parts = append(parts, sys.ShellQuote(a))
 	}
-	return strings.Join(parts, " ") + " >>" + sys.ShellQuote(s.LogFile) + " 2>&1 &"
+	return strings.Join(parts, " ") + " >>" + sys.ShellQuote(s.LogFile) + " 2>&1 & echo $! >" + sys.ShellQuote(s.PIDFile)
 }
+
+// pidFileWrapper is the shell that starts a service: it writes its own pid to the pid file
+// ($0, through a temporary file and a rename) and then becomes the service, which keeps the pid.
+// The pid file therefore exists before the service runs at all, so a virt-setup killed at any
+// moment of a start never leaves a service that nothing records.
+const pidFileWrapper = `echo $$ >"$0.$$.tmp" && mv -f "$0.$$.tmp" "$0" && exec "$@"`
 
 // directEnvKeys are the variables of the user's environment a service inherits. A daemon gets a
 // fixed set, not the whole shell: terminal and session variables (TERM, SSH_*, XDG_SESSION_ID)
@@ -499,7 +506,7 @@ func (s DirectService) running() (int, bool) {
 // isService tells whether pid is a live process of this user running the service. A pid file can
 // outlive its process and the pid be reused, so nothing is signalled without this check.
 func (s DirectService) isService(pid int) bool {
-	if !procAlive(pid) {
+	if pid == os.Getpid() || !procAlive(pid) {
 		return false
 	}
 	if uid, err := procUID(pid); err != nil || uid != os.Getuid() {
@@ -535,11 +542,19 @@ func containsRun(words, run []string) bool {
 
 func (s *directServiceStep) Apply(ctx context.Context, rt *Runtime, rec *Record) error {
 	svc := s.svc
+	if len(svc.Argv) == 0 || len(svc.Match) == 0 {
+		return fmt.Errorf("start %s: the service has no command line", svc.Name)
+	}
 	// Recorded before anything starts, so that a run that dies half-way can still be undone.
 	if !slices.ContainsFunc(rec.Processes, func(p ProcessRecord) bool { return p.PIDFile == svc.PIDFile }) {
 		// Named by the program the process runs as, which is what uninstall's generic undo (used
 		// when no step can be built any more) looks for in its command line.
 		rec.Processes = append(rec.Processes, ProcessRecord{Name: filepath.Base(svc.Match[0]), PIDFile: svc.PIDFile})
+	}
+	// The journal must name the pid file before the process exists, so a kill of virt-setup right
+	// after the start still leaves something uninstall can stop.
+	if err := rt.checkpoint(rec); err != nil {
+		return fmt.Errorf("record %s before starting it: %w", svc.Name, err)
 	}
 	if err := checkRuntimeDir(rt.Paths.RuntimeDir); err != nil {
 		return err
@@ -677,14 +692,19 @@ func startService(ctx context.Context, rt *Runtime, svc DirectService, fingerpri
 		// One old log is kept; a failed start's log is still the current one.
 		_ = os.Rename(svc.LogFile, svc.LogFile+".1")
 	}
+	// The fingerprint goes first: once the service runs, it says what it runs with.
+	if err := fsutil.WriteFileAtomic(svc.FingerprintFile(), []byte(fingerprint+"\n"), 0o644); err != nil {
+		return 0, &StepError{Err: fmt.Errorf("start %s: write fingerprint: %w", svc.Name, err), Fix: "make " + filepath.Dir(svc.PIDFile) + " writable by you"}
+	}
 	logf, err := os.OpenFile(svc.LogFile, os.O_WRONLY|os.O_CREATE|os.O_APPEND, 0o600)
 	if err != nil {
+		os.Remove(svc.FingerprintFile())
 		return 0, fmt.Errorf("start %s: open log: %w", svc.Name, err)
 	}
 	fmt.Fprintf(logf, "=== %s virt-setup: starting %s: %s\n", time.Now().Format(time.RFC3339), svc.Name, strings.Join(svc.Argv, " "))
 	offset, _ := logf.Seek(0, io.SeekEnd)
 
-	cmd := exec.Command(svc.Argv[0], svc.Argv[1:]...)
+	cmd := exec.Command("/bin/sh", append([]string{"-c", pidFileWrapper, svc.PIDFile}, svc.Argv...)...)
 	cmd.Env = svc.Env
 	cmd.Dir = svc.Dir
 	// The log file itself, not a pipe: the service outlives virt-setup.
@@ -696,6 +716,7 @@ func startService(ctx context.Context, rt *Runtime, svc DirectService, fingerpri
 	err = cmd.Start()
 	logf.Close()
 	if err != nil {
+		os.Remove(svc.FingerprintFile())
 		return 0, fmt.Errorf("start %s: %w", svc.Name, err)
 	}
 	pid := cmd.Process.Pid
@@ -708,8 +729,9 @@ func startService(ctx context.Context, rt *Runtime, svc DirectService, fingerpri
 		// The process is our unreaped child (or just reaped), so its pid cannot have been reused:
 		// it is stopped without the command-line check.
 		killErr := terminateService(context.WithoutCancel(ctx), pid, svc, exited)
-		os.Remove(svc.PIDFile)
-		os.Remove(svc.FingerprintFile())
+		for _, f := range []string{svc.PIDFile, fmt.Sprintf("%s.%d.tmp", svc.PIDFile, pid), svc.FingerprintFile()} {
+			os.Remove(f)
+		}
 		tail := logTailSince(svc.LogFile, offset, logTailLines)
 		if len(tail) > 0 {
 			err = fmt.Errorf("%w\nlast lines of %s:\n  %s", err, svc.LogFile, strings.Join(tail, "\n  "))
@@ -721,21 +743,19 @@ func startService(ctx context.Context, rt *Runtime, svc DirectService, fingerpri
 	}
 	logFix := fmt.Sprintf("read the whole log: %s; fix what it reports, then run virt-setup again", svc.LogFile)
 
-	if err := fsutil.WriteFileAtomic(svc.PIDFile, []byte(strconv.Itoa(pid)+"\n"), 0o644); err != nil {
-		return fail(fmt.Errorf("start %s: write pid file: %w", svc.Name, err), "make "+filepath.Dir(svc.PIDFile)+" writable by you")
-	}
-	if err := fsutil.WriteFileAtomic(svc.FingerprintFile(), []byte(fingerprint+"\n"), 0o644); err != nil {
-		return fail(fmt.Errorf("start %s: write fingerprint: %w", svc.Name, err), "make "+filepath.Dir(svc.PIDFile)+" writable by you")
-	}
-
-	if svc.Ready == nil {
-		return pid, nil
+	ready := svc.Ready
+	if ready == nil {
+		ready = func(context.Context) error { return nil }
 	}
 	readyTimeout := svc.ReadyTimeout
 	if readyTimeout <= 0 {
 		readyTimeout = addOnReadyTimeout
 	}
-	follow := &logFollower{path: svc.LogFile, offset: offset, emit: say}
+	follow := &logFollower{path: svc.LogFile, offset: offset, emit: func(format string, args ...any) {
+		if line := fmt.Sprintf(format, args...); worthShowing(line) {
+			say("%s", line)
+		}
+	}}
 	timeout := time.NewTimer(readyTimeout)
 	defer timeout.Stop()
 	tick := time.NewTicker(readyPoll)
@@ -755,7 +775,12 @@ func startService(ctx context.Context, rt *Runtime, svc DirectService, fingerpri
 			return fail(fmt.Errorf("start %s: not ready after %s: %v", svc.Name, readyTimeout, notReady), logFix)
 		case <-tick.C:
 		}
-		if notReady = svc.Ready(ctx); notReady == nil {
+		// The wrapper writes the pid file before it becomes the service: a ready service has one.
+		if p, err := readPIDFile(svc.PIDFile); err != nil || p != pid {
+			notReady = fmt.Errorf("the pid file %s does not name pid %d yet", svc.PIDFile, pid)
+			continue
+		}
+		if notReady = ready(ctx); notReady == nil {
 			follow.poll()
 			say("%s is ready after %.2fs (pid %d, log %s)", svc.Name, time.Since(start).Seconds(), pid, svc.LogFile)
 			return pid, nil
@@ -1146,3 +1171,10 @@ func listPIDs() ([]int, error) {
 	}
 	return out, nil
 }
+
+// worthShowing keeps a service's log line for the live output unless it is an info or debug line
+// of the logrus format containerd, RootlessKit and bypass4netnsd write: a start prints dozens of
+// those. The log file keeps everything, and a failure shows its last lines unfiltered.
+func worthShowing(line string) bool { return !quietLogLevel.MatchString(line) }
+
+var quietLogLevel = regexp.MustCompile(`(^|\s)level=(info|debug|trace)(\s|$)`)

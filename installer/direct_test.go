@@ -330,6 +330,8 @@ func TestDirectFakeDaemon(t *testing.T) {
 	}
 	f := strings.Fields(mode)
 	fmt.Println("fake daemon starting:", mode)
+	pidFile, _ := os.ReadFile(os.Getenv(directFakeDaemonEnv + "_PIDFILE"))
+	fmt.Printf("fake daemon %d finds the pid file saying %q\n", os.Getpid(), strings.TrimSpace(string(pidFile)))
 	switch f[0] {
 	case "exit":
 		fmt.Fprintln(os.Stderr, "fake daemon: giving up")
@@ -379,13 +381,25 @@ func directFakeService(t *testing.T, rt *Runtime, mode string) DirectService {
 	state := rt.Paths.VirtSetupState()
 	sock := filepath.Join(rt.Paths.RuntimeDir, "fake.sock")
 	argv := []string{self, "-test.run=^TestDirectFakeDaemon$", "-test.count=1", "-test.timeout=0"}
-	return DirectService{
+	svc := DirectService{
 		Name: "fake", Argv: argv, Match: argv[1:2],
-		Env:     []string{directFakeDaemonEnv + "=" + strings.ReplaceAll(mode, "SOCKET", sock), "PATH=/usr/bin:/bin"},
+		Env: []string{directFakeDaemonEnv + "=" + strings.ReplaceAll(mode, "SOCKET", sock), "PATH=/usr/bin:/bin",
+			directFakeDaemonEnv + "_PIDFILE=" + filepath.Join(state, "run", "fake.pid")},
 		Dir:     rt.Paths.Home,
 		PIDFile: filepath.Join(state, "run", "fake.pid"), LogFile: filepath.Join(state, "logs", "fake.log"),
 		Socket: sock, Ready: socketReady(sock), ReadyTimeout: 30 * time.Second,
 	}
+	directStopAtCleanup(t, rt, svc)
+	return svc
+}
+
+// directStopAtCleanup stops what a failed test left running.
+func directStopAtCleanup(t *testing.T, rt *Runtime, svc DirectService) {
+	t.Cleanup(func() {
+		if err := stopService(context.Background(), rt, svc); err != nil {
+			t.Errorf("clean-up: %v", err)
+		}
+	})
 }
 
 // directOutput collects rt.Output lines.
@@ -452,6 +466,11 @@ func TestDirectServiceStepLifecycle(t *testing.T) {
 	if !out.has("fake daemon listening on") || !out.has("fake is ready after") {
 		t.Errorf("the log was not streamed: %q", out.all())
 	}
+	// The pid file names the service before it runs, so that a virt-setup killed in the middle
+	// of a start leaves nothing that no pid file names.
+	if want := fmt.Sprintf("fake daemon %d finds the pid file saying %q", pid, strconv.Itoa(pid)); !out.has(want) {
+		t.Errorf("the service ran before its pid file named it: want %q in %q", want, out.all())
+	}
 	st, err := readProcStat(pid)
 	if err != nil || st.SID != pid || st.PGID != pid {
 		t.Errorf("service stat %+v, %v: want a session of its own (sid = pgid = %d)", st, err, pid)
@@ -499,6 +518,41 @@ func TestDirectServiceStepLifecycle(t *testing.T) {
 	}
 	if err := step2.Undo(ctx, rt, rec); err != nil {
 		t.Errorf("a second Undo: %v", err)
+	}
+}
+
+func TestDirectPIDFileBeforeService(t *testing.T) {
+	rt := directTestRuntime(t, sys.NewStub(t))
+	state := rt.Paths.VirtSetupState()
+	pidFile := filepath.Join(state, "run", "sh.pid")
+	// A service that reads its pid file the moment it starts: a pid file written after the start
+	// would lose this race.
+	script := `echo "pid file: $(cat "$0" 2>&1)"; sleep 600`
+	svc := DirectService{Name: "sh", Argv: []string{"/bin/sh", "-c", script, pidFile}, Match: []string{"-c", script},
+		Env: []string{"PATH=/usr/bin:/bin"}, Dir: rt.Paths.Home, PIDFile: pidFile, LogFile: filepath.Join(state, "logs", "sh.log"),
+		ReadyTimeout: 10 * time.Second}
+	directStopAtCleanup(t, rt, svc)
+	step := NewDirectServiceStep(svc)
+	var rec Record
+	if err := step.Apply(context.Background(), rt, &rec); err != nil {
+		t.Fatal(err)
+	}
+	pid := pidFromFile(t, pidFile)
+	var log []byte
+	for range 100 {
+		if log, _ = os.ReadFile(svc.LogFile); bytes.Contains(log, []byte("pid file: ")) {
+			break
+		}
+		time.Sleep(20 * time.Millisecond)
+	}
+	if !bytes.Contains(log, []byte(fmt.Sprintf("pid file: %d\n", pid))) {
+		t.Errorf("the service did not find its pid %d in the pid file when it started:\n%s", pid, log)
+	}
+	if err := step.Undo(context.Background(), rt, rec); err != nil {
+		t.Fatal(err)
+	}
+	if procAlive(pid) {
+		t.Error("still running after Undo")
 	}
 }
 
@@ -1260,4 +1314,20 @@ func TestDirectReadyTimeoutAsTestUser(t *testing.T) {
 		t.Errorf("the log was not streamed: %q", res.Output)
 	}
 	l.assertNothingLeft(t, ServiceContainerd)
+}
+
+func TestWorthShowing(t *testing.T) {
+	for line, want := range map[string]bool{
+		`time="2026-11-29T18:47:57.927Z" level=info msg="Start event monitor"`:                  false,
+		`time="2026-11-29T18:47:57Z" level=debug msg="x"`:                                       false,
+		`time="2026-11-29T18:47:57Z" level=warning msg="failed to load plugin" error="no fuse"`: true,
+		`time="2026-11-29T18:47:57Z" level=error msg="failed to setup UID/GID map"`:             true,
+		`[rootlesskit:parent] error: failed to setup network &{...}: open: Permission denied`:   true,
+		`containerd is ready after 0.20s`:                                                       true,
+		`msg="level=info is only text here" level=warning`:                                      true,
+	} {
+		if got := worthShowing(line); got != want {
+			t.Errorf("worthShowing(%q) = %v, want %v", line, got, want)
+		}
+	}
 }

@@ -161,7 +161,7 @@ func BuildPlan(in PlanInput) (*Plan, error) {
 			add(NewSetuptoolStep(tool, "install-buildkit", "uninstall-buildkit", []string{"buildkit.service"}))
 		}
 	}
-	add(NewVerifyStep(VerifyOptions{Snapshotter: a.Snapshotter, LogPath: containerdLogHint(a, p), ServiceMode: a.ServiceMode}))
+	add(NewVerifyStep(VerifyOptions{Snapshotter: a.Snapshotter, StateDir: filepath.Join(p.RuntimeDir, "containerd-rootless"), LogPath: containerdLogHint(a, p), ServiceMode: a.ServiceMode}))
 	return plan, nil
 }
 
