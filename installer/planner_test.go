@@ -194,7 +194,7 @@ func TestGatherPrivilegedDeduplicates(t *testing.T) {
 		{ID: "VS-TUN-001", Status: probe.StatusFail, Title: "tun", Fix: probe.Fix{Root: []string{"apt-get update", "chmod 0666 /dev/net/tun"}}},
 		{ID: "VS-IPTABLES-001", Status: probe.StatusFail, Title: "iptables", Fix: probe.Fix{Root: []string{"apt-get update", "apt-get install -y iptables"}}},
 		{ID: "VS-FUSE-001", Status: probe.StatusWarn, Title: "fuse", Fix: probe.Fix{Root: []string{"chmod 0666 /dev/fuse"}}}, // overlayfs: not needed
-		{ID: "VS-PORTS-001", Status: probe.StatusWarn, Title: "ports", Fix: probe.Fix{Root: []string{"sysctl"}}},                // never gathered
+		{ID: "VS-PORTS-001", Status: probe.StatusWarn, Title: "ports", Fix: probe.Fix{Root: []string{"sysctl"}}},             // never gathered
 		{ID: "VS-SUBID-001", Status: probe.StatusOK, Fix: probe.Fix{Root: []string{"usermod"}}},
 	}
 	lines, reasons := GatherPrivileged(a, results)

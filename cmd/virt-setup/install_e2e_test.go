@@ -318,7 +318,8 @@ func TestInstallEndToEnd(t *testing.T) {
 			answers := h.answersFile(t, e2eAnswers(tt.snapshotter, tt.bypass))
 			before := h.userFiles(t)
 
-			// The plan changes nothing: not the home, not the journal.
+			// The plan changes nothing: not the home, not /etc, not the journal.
+			etcBefore := treeDigest(t, "/etc")
 			code, plan, errOut := h.virtSetup(t, "plan", "--answers", answers)
 			if code != 0 {
 				t.Fatalf("plan: exit %d\n%s%s", code, plan, errOut)
@@ -326,8 +327,11 @@ func TestInstallEndToEnd(t *testing.T) {
 			if got := h.userFiles(t); !equalMaps(before, got) {
 				t.Fatalf("plan changed the home:\nbefore %v\nafter  %v", before, got)
 			}
-			if exists(filepath.Join(h.home, ".local/state/virt-setup/journal.json")) {
-				t.Fatal("plan wrote a journal")
+			if exists(filepath.Join(h.home, ".local/state")) {
+				t.Fatal("plan created virt-setup's state directory (journal, backups)")
+			}
+			if treeDigest(t, "/etc") != etcBefore {
+				t.Fatal("plan changed /etc")
 			}
 			if tt.snapshotter == "fuse-overlayfs" && (!strings.Contains(plan, `+[proxy_plugins."fuse-overlayfs"]`) || !strings.Contains(plan, "   # a comment inside a table")) {
 				t.Errorf("the plan does not show the config.toml merge as a diff against the user's file:\n%s", plan)
@@ -608,4 +612,27 @@ func openToAll(t *testing.T, p string) bool {
 		t.Fatal(err)
 	}
 	return fi.Mode().Perm()&0o006 == 0o006
+}
+
+// treeDigest hashes the names, modes and contents of the regular files below dir.
+func treeDigest(t *testing.T, dir string) string {
+	t.Helper()
+	h := sha256.New()
+	filepath.WalkDir(dir, func(p string, d fs.DirEntry, err error) error {
+		if err != nil {
+			return nil // unreadable corners of /etc do not change what the test compares
+		}
+		fi, err := d.Info()
+		if err != nil {
+			return nil
+		}
+		h.Write([]byte(p + " " + fi.Mode().String() + "\n"))
+		if d.Type().IsRegular() {
+			if b, err := os.ReadFile(p); err == nil {
+				h.Write(b)
+			}
+		}
+		return nil
+	})
+	return hex.EncodeToString(h.Sum(nil))
 }
