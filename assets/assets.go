@@ -27,7 +27,12 @@ var Hosts embed.FS
 func HostProfileNames() []string {
 	// The directory is embedded at build time (the go:embed pattern fails the build when it matches
 	// nothing), so reading it cannot fail.
-	entries, _ := fs.ReadDir(Hosts, "hosts")
+	return ProfileNames(Hosts)
+}
+
+// ProfileNames lists the profiles (hosts/NAME.json) in fsys, sorted.
+func ProfileNames(fsys fs.FS) []string {
+	entries, _ := fs.ReadDir(fsys, "hosts")
 	var names []string
 	for _, e := range entries {
 		if n, ok := strings.CutSuffix(e.Name(), ".json"); ok && !e.IsDir() {

@@ -896,22 +896,12 @@ func newDirectLab(t *testing.T, u testenv.TestUser) *directLab {
 	t.Helper()
 	directDeviceMode(t, "/dev/net/tun", 0o666)
 	l := &directLab{u: u, shared: testenv.SharedDir(t)}
-	self, err := os.Executable()
-	if err != nil {
-		t.Fatal(err)
-	}
-	l.bin = filepath.Join(l.shared, "installer.test")
-	b, err := os.ReadFile(self)
-	if err != nil {
-		t.Fatal(err)
-	}
-	if err := os.WriteFile(l.bin, b, 0o755); err != nil {
-		t.Fatal(err)
-	}
+	l.bin = testenv.CopyTestBinary(t, l.shared, "installer.test")
 	// A real runtime directory is a tmpfs below /run/user; this one is a fresh one beside it.
 	if err := os.MkdirAll("/run/user", 0o755); err != nil {
 		t.Fatal(err)
 	}
+	var err error
 	l.runDir, err = os.MkdirTemp("/run/user", fmt.Sprintf("%d-test-", u.UID))
 	if err != nil {
 		t.Fatal(err)

@@ -4,10 +4,8 @@ import (
 	"context"
 	"encoding/json"
 	"errors"
-	"io"
 	"io/fs"
 	"os"
-	"path/filepath"
 	"reflect"
 	"strings"
 	"testing"
@@ -267,12 +265,7 @@ func TestDevicesLiveAsTestUser(t *testing.T) {
 		return
 	}
 	u := testenv.RequireTestUser(t)
-	self, err := os.Executable()
-	if err != nil {
-		t.Fatal(err)
-	}
-	bin := filepath.Join(testenv.SharedDir(t), "probe.test")
-	copyExecutable(t, self, bin)
+	bin := testenv.CopyTestBinary(t, testenv.SharedDir(t), "probe.test")
 	ctx, cancel := context.WithTimeout(context.Background(), 60*time.Second)
 	defer cancel()
 	cmd := u.Command(ctx, bin, []string{"-test.run", "^TestDevicesLiveAsTestUser$", "-test.count", "1"}, childDevicesEnv+"=1")
@@ -332,23 +325,4 @@ func supplementaryGroups(user string) (map[int]bool, error) {
 		gids[g] = true
 	}
 	return gids, nil
-}
-
-func copyExecutable(t *testing.T, from, to string) {
-	t.Helper()
-	src, err := os.Open(from)
-	if err != nil {
-		t.Fatal(err)
-	}
-	defer src.Close()
-	dst, err := os.OpenFile(to, os.O_CREATE|os.O_WRONLY|os.O_TRUNC, 0o755)
-	if err != nil {
-		t.Fatal(err)
-	}
-	if _, err := io.Copy(dst, src); err != nil {
-		t.Fatal(err)
-	}
-	if err := dst.Close(); err != nil {
-		t.Fatal(err)
-	}
 }

@@ -6,7 +6,6 @@ import (
 	"context"
 	"encoding/json"
 	"fmt"
-	"io"
 	"os"
 	"os/exec"
 	"path/filepath"
@@ -60,12 +59,7 @@ func TestLiveChild(t *testing.T) {
 func liveRunChildAsUser(t *testing.T, u testenv.TestUser) (Live, string) {
 	t.Helper()
 	shared := testenv.SharedDir(t)
-	self, err := os.Executable()
-	if err != nil {
-		t.Fatal(err)
-	}
-	bin := filepath.Join(shared, "probe.test")
-	liveCopyFile(t, self, bin, 0o755)
+	bin := testenv.CopyTestBinary(t, shared, "probe.test")
 	runDir := filepath.Join(shared, "run")
 	if err := os.Mkdir(runDir, 0o700); err != nil {
 		t.Fatal(err)
@@ -97,25 +91,6 @@ func liveRunChildAsUser(t *testing.T, u testenv.TestUser) (Live, string) {
 		t.Fatalf("TestLiveChild printed no %q line:\n%s", liveResultMarker, out)
 	}
 	return live, runDir
-}
-
-func liveCopyFile(t *testing.T, from, to string, mode os.FileMode) {
-	t.Helper()
-	src, err := os.Open(from)
-	if err != nil {
-		t.Fatal(err)
-	}
-	defer src.Close()
-	dst, err := os.OpenFile(to, os.O_CREATE|os.O_WRONLY|os.O_TRUNC, mode)
-	if err != nil {
-		t.Fatal(err)
-	}
-	if _, err := io.Copy(dst, src); err != nil {
-		t.Fatal(err)
-	}
-	if err := dst.Close(); err != nil {
-		t.Fatal(err)
-	}
 }
 
 // liveOverlayOracle mounts overlayfs the way a person would check it by hand, with util-linux's

@@ -89,17 +89,7 @@ func readProfileFile(p string) ([]byte, error) {
 	return b, nil
 }
 
-func shippedNames(shipped fs.FS) []string {
-	entries, _ := fs.ReadDir(shipped, "hosts")
-	var names []string
-	for _, e := range entries {
-		if n, ok := strings.CutSuffix(e.Name(), ".json"); ok && !e.IsDir() {
-			names = append(names, n)
-		}
-	}
-	sort.Strings(names)
-	return names
-}
+func shippedNames(shipped fs.FS) []string { return assets.ProfileNames(shipped) }
 
 // ParseProfile decodes a facts document, or the facts member of a report, and checks its schema
 // version. source names the document in errors. A garbled document gives an error with the line and

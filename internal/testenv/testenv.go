@@ -134,3 +134,22 @@ func ModuleRoot(t testing.TB) string {
 		dir = parent
 	}
 }
+
+// CopyTestBinary copies the running test binary into dir (made with SharedDir), so that a test can
+// re-run one of its own tests as the test user: t.TempDir and the build cache are not theirs to read.
+func CopyTestBinary(t testing.TB, dir, name string) string {
+	t.Helper()
+	self, err := os.Executable()
+	if err != nil {
+		t.Fatal(err)
+	}
+	b, err := os.ReadFile(self)
+	if err != nil {
+		t.Fatal(err)
+	}
+	dst := filepath.Join(dir, name)
+	if err := os.WriteFile(dst, b, 0o755); err != nil {
+		t.Fatal(err)
+	}
+	return dst
+}
