@@ -206,3 +206,16 @@ func TestGatherPrivilegedDeduplicates(t *testing.T) {
 		t.Errorf("fuse-overlayfs answers do not gather the /dev/fuse fix: %q", lines)
 	}
 }
+
+func TestGatherPrivilegedSystemdDelegation(t *testing.T) {
+	a := validAnswers()
+	results := []probe.Result{{ID: "VS-CGROUP-002", Status: probe.StatusWarn, Title: "cpu not delegated",
+		Fix: probe.Fix{Root: []string{"mkdir -p /etc/systemd/system/user@.service.d"}}}}
+	if lines, _ := GatherPrivileged(a, results); len(lines) != 0 {
+		t.Errorf("direct mode gathered delegation: %q", lines)
+	}
+	a.ServiceMode = "systemd"
+	if lines, _ := GatherPrivileged(a, results); len(lines) != 1 {
+		t.Errorf("systemd mode did not gather delegation: %q", lines)
+	}
+}

@@ -518,6 +518,23 @@ func TestInstallKilledAndResumed(t *testing.T) {
 	if got := h.nerdctlDriver(t); got != "overlayfs" {
 		t.Errorf("nerdctl info: %q", got)
 	}
+
+	// stop and start, as after a reboot: the same setup comes back.
+	if code, out, errOut := h.virtSetup(t, "stop"); code != 0 {
+		t.Fatalf("stop: exit %d\n%s%s", code, out, errOut)
+	}
+	if left := h.processes(t); len(left) > 0 {
+		t.Errorf("processes left after stop: %v", left)
+	}
+	if code, out, errOut := h.virtSetup(t, "start"); code != 0 {
+		t.Fatalf("start: exit %d\n%s%s", code, out, errOut)
+	}
+	if got := h.nerdctlDriver(t); got != "overlayfs" {
+		t.Errorf("nerdctl info after start: %q", got)
+	}
+	if code, out, errOut := h.virtSetup(t, "verify"); code != 0 || !strings.Contains(out, "run a container") {
+		t.Errorf("verify after start: exit %d\n%s%s", code, out, errOut)
+	}
 	if code, out, errOut := h.virtSetup(t, "uninstall"); code != 0 {
 		t.Fatalf("uninstall: exit %d\n%s%s", code, out, errOut)
 	}
