@@ -458,6 +458,7 @@ type directServiceStep struct{ svc DirectService }
 // it is ready; Undo stops it.
 func NewDirectServiceStep(svc DirectService) Step { return &directServiceStep{svc: svc} }
 
+// Info implements Step.
 func (s *directServiceStep) Info() StepInfo {
 	title := "Run " + s.svc.Name + " in the background (no systemd user manager)"
 	if s.svc.RunsRootlessKit {
@@ -473,6 +474,7 @@ func (s *directServiceStep) Info() StepInfo {
 	}
 }
 
+// Check implements Step.
 func (s *directServiceStep) Check(ctx context.Context, rt *Runtime) (bool, error) {
 	svc := s.svc
 	pid, ok := svc.running()
@@ -540,6 +542,7 @@ func containsRun(words, run []string) bool {
 	return false
 }
 
+// Apply implements Step.
 func (s *directServiceStep) Apply(ctx context.Context, rt *Runtime, rec *Record) error {
 	svc := s.svc
 	if len(svc.Argv) == 0 || len(svc.Match) == 0 {
@@ -593,6 +596,7 @@ func (s *directServiceStep) Apply(ctx context.Context, rt *Runtime, rec *Record)
 	return err
 }
 
+// Undo implements Step.
 func (s *directServiceStep) Undo(ctx context.Context, rt *Runtime, rec Record) error {
 	var errs []error
 	// The service's own pid file always: a run that died before its record was saved left none.

@@ -354,6 +354,7 @@ type liveCappedWriter struct {
 	max int
 }
 
+// Write implements io.Writer.
 func (w *liveCappedWriter) Write(p []byte) (int, error) {
 	if room := w.max - w.buf.Len(); room > 0 {
 		w.buf.Write(p[:min(room, len(p))])

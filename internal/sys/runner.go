@@ -141,6 +141,7 @@ type limitedBuffer struct {
 	max int
 }
 
+// Write implements io.Writer.
 func (b *limitedBuffer) Write(p []byte) (int, error) {
 	if room := b.max - b.buf.Len(); room > 0 {
 		b.buf.Write(p[:min(len(p), room)])
@@ -160,6 +161,7 @@ type lineWriter struct {
 	buf    []byte
 }
 
+// Write implements io.Writer.
 func (w *lineWriter) Write(p []byte) (int, error) {
 	w.next.Write(p)
 	w.buf = append(w.buf, p...)
