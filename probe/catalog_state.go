@@ -103,6 +103,16 @@ func checkNerdctlConfig(f *Facts, h checkHost) Result {
 			}
 		}
 		return Result{Status: StatusFail, Title: title, Evidence: ev}
+	case len(v.NewerKeys) > 0:
+		keys := strings.Join(v.NewerKeys, ", ")
+		n := h.bin("nerdctl")
+		switch {
+		case n.Known && n.Value.Found && n.Value.Version != "" && !VersionAtLeast(n.Value.Version, "2.1"):
+			return Result{Status: StatusFail, Title: fmt.Sprintf("%s uses keys nerdctl %s does not know yet (%s); every nerdctl command fails", v.Path, n.Value.Version, keys),
+				Evidence: append(ev, factLines(n)...)}
+		case !n.Known || !n.Value.Found || n.Value.Version == "":
+			return Result{Status: StatusWarn, Title: fmt.Sprintf("%s uses keys only nerdctl newer than 2.0 accepts (%s), and nerdctl's version is unknown", v.Path, keys), Evidence: ev}
+		}
 	}
 	return Result{Status: StatusOK, Title: v.Path + " is valid", Evidence: ev}
 }

@@ -2,6 +2,7 @@ package probe
 
 import (
 	"errors"
+	"slices"
 	"strings"
 	"testing"
 )
@@ -39,7 +40,30 @@ func TestCheckNerdctlConfig(t *testing.T) {
 		{name: "unknown keys", want: StatusFail, title: "keys nerdctl rejects: snapshoter", mod: set(ConfigFile{Exists: true, Valid: true, UnknownKeys: []string{"snapshoter"}})},
 		{name: "a containerd config", want: StatusFail, title: "looks like containerd's config.toml", mod: set(ConfigFile{Exists: true, Valid: true, UnknownKeys: []string{"version", "plugins"}})},
 		{name: "unknown", want: StatusSkip, mod: func(f *Facts) { f.State.NerdctlConfig = Unknown[ConfigFile](errors.New("$HOME unknown")) }},
+		{name: "newer keys with nerdctl 2.1.6", want: StatusOK, title: "is valid", mod: set(ConfigFile{Exists: true, Valid: true, NewerKeys: []string{"dns"}})},
+		{name: "newer keys with nerdctl 2.0.5", want: StatusFail, title: "keys nerdctl 2.0.5 does not know yet (dns)", mod: func(f *Facts) {
+			set(ConfigFile{Exists: true, Valid: true, NewerKeys: []string{"dns"}})(f)
+			b := f.Binaries["nerdctl"]
+			b.Value.Version = "2.0.5"
+			f.Binaries["nerdctl"] = b
+		}},
+		{name: "newer keys, nerdctl version unknown", want: StatusWarn, title: "nerdctl's version is unknown", mod: func(f *Facts) {
+			set(ConfigFile{Exists: true, Valid: true, NewerKeys: []string{"cdi_spec_dirs"}})(f)
+			f.Binaries["nerdctl"] = Unknown[Binary](errors.New("hung"))
+		}},
 	})
+}
+
+func TestParseNerdctlConfigNewerKeys(t *testing.T) {
+	c := ParseNerdctlConfig([]byte("snapshotter = \"native\"\ndns = [\"1.1.1.1\"]\n"))
+	if !c.Valid || len(c.UnknownKeys) != 0 || len(c.NewerKeys) != 1 || c.NewerKeys[0] != "dns" {
+		t.Errorf("ParseNerdctlConfig = %+v", c)
+	}
+	for _, k := range nerdctl20ConfigKeys {
+		if slices.Contains(nerdctlLaterConfigKeys, k) {
+			t.Errorf("%s is in both key lists", k)
+		}
+	}
 }
 
 func TestCheckContainerdConfig(t *testing.T) {

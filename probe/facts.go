@@ -300,8 +300,10 @@ type ConfigFile struct {
 	ProxyPlugins []string `json:"proxy_plugins,omitempty"`
 	// Snapshotter is the snapshotter key of nerdctl.toml.
 	Snapshotter string `json:"snapshotter,omitempty"`
-	// UnknownKeys are nerdctl.toml keys nerdctl would reject (it decodes strictly).
+	// UnknownKeys are nerdctl.toml keys no nerdctl accepts (it decodes strictly).
 	UnknownKeys []string `json:"unknown_keys,omitempty"`
+	// NewerKeys are nerdctl.toml keys that only nerdctl releases after 2.0 accept.
+	NewerKeys []string `json:"newer_keys,omitempty"`
 	// Environment holds Environment= settings of a systemd unit or drop-in.
 	Environment map[string]string `json:"environment,omitempty"`
 }

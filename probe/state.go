@@ -6,6 +6,7 @@ import (
 	"fmt"
 	"io/fs"
 	"path"
+	"slices"
 	"sort"
 	"strconv"
 	"strings"
@@ -19,11 +20,19 @@ import (
 // NerdctlConfigKeys are the keys nerdctl.toml may hold. nerdctl decodes the file strictly and
 // refuses to start on any other key (rootless.md §3.2; nerdctl pkg/config), so whatever writes or
 // checks the file must stay within this list.
-var NerdctlConfigKeys = []string{
+var NerdctlConfigKeys = append(slices.Clone(nerdctl20ConfigKeys), nerdctlLaterConfigKeys...)
+
+// nerdctl20ConfigKeys are the keys nerdctl 2.0.x accepts (read from v2.0.5's pkg/config/config.go).
+var nerdctl20ConfigKeys = []string{
 	"debug", "debug_full", "address", "namespace", "snapshotter", "cni_path", "cni_netconfpath",
 	"data_root", "cgroup_manager", "insecure_registry", "hosts_dir", "experimental",
-	"host_gateway_ip", "bridge_ip", "kube_hide_dupe", "cdi_spec_dirs", "userns_remap", "dns",
-	"dns_opts", "dns_search", "disable_hc_systemd", "selinux_enabled",
+	"host_gateway_ip", "bridge_ip", "kube_hide_dupe",
+}
+
+// nerdctlLaterConfigKeys came after 2.0 (cdi_spec_dirs with nerdctl#4170 in 2025, the DNS
+// defaults later still; the exact release of each is not verified): nerdctl 2.0.x rejects them.
+var nerdctlLaterConfigKeys = []string{
+	"cdi_spec_dirs", "userns_remap", "dns", "dns_opts", "dns_search", "disable_hc_systemd", "selinux_enabled",
 }
 
 // pidMaxLimit is the kernel's PID_MAX_LIMIT on 64-bit: no pid is larger.
@@ -167,6 +176,12 @@ func ParseNerdctlConfig(b []byte) ConfigFile {
 		}
 	}
 	sort.Strings(c.UnknownKeys)
+	for k := range m {
+		if slices.Contains(nerdctlLaterConfigKeys, k) {
+			c.NewerKeys = append(c.NewerKeys, k)
+		}
+	}
+	sort.Strings(c.NewerKeys)
 	var problems []string
 	if len(c.UnknownKeys) > 0 {
 		// A pasted containerd config.toml shows up here as "version" and "plugins".
