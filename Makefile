@@ -5,7 +5,7 @@ BIN := bin/virt-setup
 VERSION ?= $(shell git describe --tags --always --dirty 2>/dev/null || echo dev)
 LDFLAGS := -X main.version=$(VERSION)
 FUZZTIME ?= 15s
-ARGS ?= doctor
+ARGS ?=
 
 .DEFAULT_GOAL := help
 
@@ -18,9 +18,21 @@ build: ## Build bin/virt-setup
 	$(GO) build -ldflags '$(LDFLAGS)' -o $(BIN) ./cmd/virt-setup
 
 .PHONY: run
-run: build ## Build and run virt-setup (ARGS=doctor by default) on this host
+run: build ## Build and run virt-setup on this host: the wizard (ARGS="doctor" etc. for a command)
 	@# doctor exits 3 (failures found) or 4 (warnings): findings, not a broken build.
 	@./$(BIN) $(ARGS); code=$$?; case $$code in 0|3|4) ;; *) exit $$code;; esac
+
+.PHONY: demo
+demo: build ## Run the wizard's demo against a recorded host (HOST=ubuntu-24.04 by default)
+	./$(BIN) --demo --host-profile $(or $(HOST),ubuntu-24.04)
+
+.PHONY: screens
+screens: ## Capture every wizard screen from the real program in tmux into docs/screens
+	VIRT_SETUP_SCREENSHOTS=$(CURDIR)/docs/screens $(GO) test -count=1 -run 'TestWizard(Demo|Plain)InTmux' ./cmd/virt-setup
+
+.PHONY: golden
+golden: ## Rewrite the wizard's View() golden files after a deliberate change
+	$(GO) test -count=1 ./tui -update
 
 .PHONY: test-setup
 test-setup: ## Install the packages, the pinned rootless stack and the unprivileged test user (root)

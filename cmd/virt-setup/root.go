@@ -38,6 +38,7 @@ type streams struct {
 // exitError carries a chosen exit code through cobra without printing anything more.
 type exitCodeError struct{ code int }
 
+// Error implements error.
 func (e *exitCodeError) Error() string { return fmt.Sprintf("exit status %d", e.code) }
 
 // Main runs virt-setup with args and returns the process exit code. It is main() without os.Exit, so
@@ -87,6 +88,7 @@ func isFlagError(err error) bool {
 }
 
 func newRootCmd(s streams) *cobra.Command {
+	wizard := &wizardOptions{streams: s}
 	root := &cobra.Command{
 		Use:   "virt-setup",
 		Short: "Set up rootless containerd + nerdctl, and find out why it does not work",
@@ -94,11 +96,16 @@ func newRootCmd(s streams) *cobra.Command {
 what stands in its way, and recommends a setup (snapshotter, RootlessKit network) with the evidence
 behind every recommendation.
 
-Start with:  virt-setup doctor`,
+Run it without a command for the wizard: it probes the host, shows the findings, lets you choose
+the snapshotter and add-ons, shows the plan, installs and benchmarks. Or start with:  virt-setup doctor`,
 		SilenceUsage:  true,
 		SilenceErrors: true,
 		Version:       version,
+		// Without a subcommand: the wizard on a terminal, its plain flow otherwise.
+		Args: cobra.NoArgs,
+		RunE: func(c *cobra.Command, _ []string) error { return wizardRun(c.Context(), wizard) },
 	}
+	wizard.addFlags(root.Flags())
 	root.SetOut(s.Out)
 	root.SetErr(s.ErrOut)
 	root.SetFlagErrorFunc(func(c *cobra.Command, err error) error {
@@ -115,6 +122,7 @@ Start with:  virt-setup doctor`,
 		newVerifyCmd(s),
 		newStartStopCmd(s, true),
 		newStartStopCmd(s, false),
+		newBenchCmd(s),
 	)
 	return root
 }
