@@ -89,16 +89,9 @@ func (b *bench) containerToHost(ctx context.Context, sc Scenario, index int, out
 		return Summary{}, err
 	}
 	out.HostAddress = addr
-	port, err := b.pickPort()
+	srv, port, err := b.startHostServer(ctx, addr, out)
 	if err != nil {
 		return Summary{}, err
-	}
-	server := b.iperf3Server(addr, port)
-	out.ServerCommand = b.userCommandLine(server)
-	srv := startBackground(ctx, b.opts.Runner, server, ServerListening)
-	if err := srv.waitReady(ctx, hostServerReady); err != nil {
-		srv.stop(0)
-		return Summary{}, b.serverError(err, srv)
 	}
 	name := b.containerName(index)
 	defer b.removeContainer(ctx, name, out)
@@ -140,16 +133,9 @@ func (b *bench) hostToContainer(ctx context.Context, sc Scenario, index int, out
 // loopback: server and client on the host's loopback.
 func (b *bench) loopback(ctx context.Context, sc Scenario, out *outcome) (Summary, error) {
 	lo := netip.AddrFrom4([4]byte{127, 0, 0, 1})
-	port, err := b.pickPort()
+	srv, port, err := b.startHostServer(ctx, lo, out)
 	if err != nil {
 		return Summary{}, err
-	}
-	server := b.iperf3Server(lo, port)
-	out.ServerCommand = b.userCommandLine(server)
-	srv := startBackground(ctx, b.opts.Runner, server, ServerListening)
-	if err := srv.waitReady(ctx, hostServerReady); err != nil {
-		srv.stop(0)
-		return Summary{}, b.serverError(err, srv)
 	}
 	client := sys.Command{Path: b.opts.Iperf3, Args: b.clientArgs(lo, port), Env: b.opts.Env, Timeout: b.clientTimeout()}
 	sum, err := b.runClient(ctx, sc, client, out)
@@ -164,4 +150,21 @@ func graceAfter(clientErr error) time.Duration {
 		return 0
 	}
 	return serverGrace
+}
+
+// startHostServer starts iperf3 -s on the host at addr, on a free port, and waits until it
+// listens; the scenarios whose server runs on the host share it.
+func (b *bench) startHostServer(ctx context.Context, addr netip.Addr, out *outcome) (*background, int, error) {
+	port, err := b.pickPort()
+	if err != nil {
+		return nil, 0, err
+	}
+	server := b.iperf3Server(addr, port)
+	out.ServerCommand = b.userCommandLine(server)
+	srv := startBackground(ctx, b.opts.Runner, server, ServerListening)
+	if err := srv.waitReady(ctx, hostServerReady); err != nil {
+		srv.stop(0)
+		return nil, 0, b.serverError(err, srv)
+	}
+	return srv, port, nil
 }
