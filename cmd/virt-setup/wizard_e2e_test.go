@@ -322,7 +322,13 @@ func TestWizardInstallsOnThisHost(t *testing.T) {
 	s = tt.waitFor(2*time.Minute, "Every step is in place")
 	t.Logf("install screen:\n%s", s)
 	tt.keys("Enter")
-	// No benchmark engine is connected yet: the wizard goes on to the done screen.
+	// The live benchmark panel: real iperf3 through the stack the wizard just installed.
+	s = tt.waitFor(3*time.Minute, "enter finish")
+	t.Logf("benchmark screen:\n%s", s)
+	if n := strings.Count(s, "✓ done"); n != 4 || !strings.Contains(s, "ratio") || !strings.Contains(s, "Gbit/s") {
+		t.Errorf("the benchmark panel does not show four measured scenarios and the bypass4netns ratio:\n%s", s)
+	}
+	tt.keys("Enter")
 	s = tt.waitFor(10*time.Second, "Rootless containerd is set up", "virt-setup uninstall")
 	if !strings.Contains(s, filepath.Join(h.home, ".local/state/virt-setup/answers.toml")) {
 		t.Errorf("the done screen does not say where the answers are:\n%s", s)
