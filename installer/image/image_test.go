@@ -14,6 +14,7 @@ import (
 	"os"
 	"path/filepath"
 	"runtime"
+	"sort"
 	"strings"
 	"testing"
 	"time"
@@ -43,9 +44,14 @@ func testSpec(t *testing.T) (Spec, map[string][]byte) {
 		if err := os.WriteFile(src, b, 0o640); err != nil {
 			t.Fatal(err)
 		}
-		files = append(files, File{Src: src, Dst: dst})
+		f := File{Src: src, Dst: dst}
+		if dst == "/bin/tool" {
+			f.Mode = 0o755 // the spec overrides the source's mode; libz.so keeps its 0640
+		}
+		files = append(files, f)
 	}
-	files[0].Mode = 0o755
+	// Map order is random: sort, so the spec (and so the archive's digest) is the same every run.
+	sort.Slice(files, func(i, j int) bool { return files[i].Dst < files[j].Dst })
 	return Spec{
 		Ref:        "localhost/virt-setup/test:1",
 		Files:      files,
