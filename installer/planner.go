@@ -47,6 +47,10 @@ func BuildPlan(in PlanInput) (*Plan, error) {
 		return nil, errors.New("build plan: facts and runtime are required")
 	}
 	var problems []string
+	if r := f.Identity.Root; r.Known && r.Value {
+		// containerd-rootless.sh and the setup tool refuse root too, but only half-way through.
+		problems = append(problems, "virt-setup sets up rootless containerd for your own user: run it as that user, not as root (virt-setup explain VS-ROOT-001)")
+	}
 	need := func(name, why string) string {
 		p, ok := binPath(f, name)
 		if !ok {

@@ -174,6 +174,15 @@ func TestPlanRefusesWhatTheHostCannotDo(t *testing.T) {
 		{"debian-12", func(a *Answers) { a.AddOns.BuildKit = true }, "buildkitd is not installed"},
 		{"debian-12", func(a *Answers) { a.AddOns.Stargz = true }, "containerd-stargz-grpc is not installed"},
 	}
+	t.Run("root", func(t *testing.T) {
+		f := profileFacts(t, "debian-12")
+		f.Identity.Root = probe.Known(true)
+		_, err := BuildPlan(PlanInput{Facts: f, Answers: DefaultAnswers(f, probe.Recommend(f)), Runtime: planRuntime(t)})
+		var pe *PlanError
+		if !errors.As(err, &pe) || !strings.Contains(err.Error(), "not as root") {
+			t.Errorf("err = %v, want a PlanError refusing root", err)
+		}
+	})
 	for _, tt := range tests {
 		t.Run(tt.profile+"/"+tt.want, func(t *testing.T) {
 			f := profileFacts(t, tt.profile)
