@@ -165,12 +165,13 @@ func BuildPlan(in PlanInput) (*Plan, error) {
 			add(NewSetuptoolStep(tool, "install-buildkit", "uninstall-buildkit", []string{"buildkit.service"}))
 		}
 	}
-	add(NewVerifyStep(VerifyOptions{Snapshotter: a.Snapshotter, StateDir: filepath.Join(p.RuntimeDir, "containerd-rootless"), LogPath: containerdLogHint(a, p), ServiceMode: a.ServiceMode}))
+	add(NewVerifyStep(VerifyOptions{Snapshotter: a.Snapshotter, StateDir: filepath.Join(p.RuntimeDir, "containerd-rootless"), LogPath: ContainerdLogHint(a, p), ServiceMode: a.ServiceMode}))
 	return plan, nil
 }
 
-// containerdLogHint says where containerd's log is, for verify's error messages.
-func containerdLogHint(a Answers, p Paths) string {
+// ContainerdLogHint says where containerd's log is: a file in direct mode, the journalctl command
+// in systemd mode. Verify names it in its error messages.
+func ContainerdLogHint(a Answers, p Paths) string {
 	if a.ServiceMode == "systemd" {
 		return "journalctl --user -u containerd.service"
 	}

@@ -168,7 +168,7 @@ func newVerifyCmd(s streams) *cobra.Command {
 						opts.Snapshotter = a.Snapshotter
 					}
 					opts.ServiceMode = a.ServiceMode
-					opts.LogPath = containerdLog(a, rt)
+					opts.LogPath = installer.ContainerdLogHint(a, rt.Paths)
 				}
 			}
 			if opts.Snapshotter == "" {
@@ -202,13 +202,6 @@ func newVerifyCmd(s streams) *cobra.Command {
 	return cmd
 }
 
-func containerdLog(a installer.Answers, rt *installer.Runtime) string {
-	if a.ServiceMode == "systemd" {
-		return "journalctl --user -u containerd.service"
-	}
-	return rt.Paths.VirtSetupState() + "/logs/containerd.log"
-}
-
 func newStartStopCmd(s streams, start bool) *cobra.Command {
 	use, short := "stop", "Stop the rootless stack virt-setup started (direct service mode)"
 	if start {
@@ -236,7 +229,7 @@ func newStartStopCmd(s streams, start bool) *cobra.Command {
 			if err != nil {
 				return err
 			}
-			svcs, err := installer.DirectServices(a, rt, installedBins(f))
+			svcs, err := installer.DirectServices(a, rt, installer.InstalledBinaries(f))
 			if err != nil {
 				return err
 			}

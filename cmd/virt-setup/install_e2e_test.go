@@ -10,9 +10,11 @@ import (
 	"errors"
 	"fmt"
 	"io/fs"
+	"maps"
 	"os"
 	"os/exec"
 	"path/filepath"
+	"slices"
 	"strconv"
 	"strings"
 	"testing"
@@ -324,7 +326,7 @@ func TestInstallEndToEnd(t *testing.T) {
 			if code != 0 {
 				t.Fatalf("plan: exit %d\n%s%s", code, plan, errOut)
 			}
-			if got := h.userFiles(t); !equalMaps(before, got) {
+			if got := h.userFiles(t); !maps.Equal(before, got) {
 				t.Fatalf("plan changed the home:\nbefore %v\nafter  %v", before, got)
 			}
 			if exists(filepath.Join(h.home, ".local/state")) {
@@ -352,7 +354,7 @@ func TestInstallEndToEnd(t *testing.T) {
 				if code != exitNeedsPrivilege {
 					t.Fatalf("first install: exit %d, want %d (needs the root script)\n%s%s", code, exitNeedsPrivilege, out, errOut)
 				}
-				if got := h.userFiles(t); !equalMaps(before, got) {
+				if got := h.userFiles(t); !maps.Equal(before, got) {
 					t.Fatalf("an install that needs root first changed the user's files:\nbefore %v\nafter  %v", before, got)
 				}
 				b, err := os.ReadFile(script)
@@ -414,10 +416,10 @@ func TestInstallEndToEnd(t *testing.T) {
 					t.Errorf("second install applied %s again", ev.Step)
 				}
 			}
-			if got := h.processes(t); !equalSlices(pids, got) {
+			if got := h.processes(t); !slices.Equal(pids, got) {
 				t.Errorf("second install changed the processes:\nbefore %v\nafter  %v", pids, got)
 			}
-			if got := h.userFiles(t); !equalMaps(filesInstalled, got) {
+			if got := h.userFiles(t); !maps.Equal(filesInstalled, got) {
 				t.Errorf("second install changed files")
 			}
 
@@ -426,7 +428,7 @@ func TestInstallEndToEnd(t *testing.T) {
 			if code != 0 {
 				t.Fatalf("uninstall: exit %d\n%s%s", code, out, errOut)
 			}
-			if got := h.userFiles(t); !equalMaps(before, got) {
+			if got := h.userFiles(t); !maps.Equal(before, got) {
 				t.Errorf("after uninstall the user's files differ:\nbefore %v\nafter  %v", before, got)
 			}
 			if left := h.processes(t); len(left) > 0 {
@@ -538,7 +540,7 @@ func TestInstallKilledAndResumed(t *testing.T) {
 	if code, out, errOut := h.virtSetup(t, "uninstall"); code != 0 {
 		t.Fatalf("uninstall: exit %d\n%s%s", code, out, errOut)
 	}
-	if got := h.userFiles(t); !equalMaps(before, got) {
+	if got := h.userFiles(t); !maps.Equal(before, got) {
 		t.Errorf("after uninstall the user's files differ:\nbefore %v\nafter  %v", before, got)
 	}
 	if left := h.processes(t); len(left) > 0 {
@@ -595,30 +597,6 @@ func decodeEvents(t *testing.T, out string) []installer.Event {
 		evs = append(evs, ev)
 	}
 	return evs
-}
-
-func equalMaps(a, b map[string]string) bool {
-	if len(a) != len(b) {
-		return false
-	}
-	for k, v := range a {
-		if b[k] != v {
-			return false
-		}
-	}
-	return true
-}
-
-func equalSlices(a, b []string) bool {
-	if len(a) != len(b) {
-		return false
-	}
-	for i := range a {
-		if a[i] != b[i] {
-			return false
-		}
-	}
-	return true
 }
 
 // openToAll reports whether everyone may read and write the device, as udev sets it up.

@@ -97,6 +97,3 @@ func livePlan(ctx context.Context, answersPath string, rt *installer.Runtime) (*
 func probeForInstaller(ctx context.Context) (*probe.Facts, error) {
 	return probe.Run(ctx, probe.Options{Tool: version, SkipLive: true})
 }
-
-// installedBins maps binary names to the paths the probe found.
-func installedBins(f *probe.Facts) map[string]string { return installer.InstalledBinaries(f) }
