@@ -35,21 +35,32 @@ golden: ## Rewrite the wizard's View() golden files after a deliberate change
 	$(GO) test -count=1 ./tui -update
 
 .PHONY: test-setup
-test-setup: ## Install the packages, the pinned rootless stack and the unprivileged test user (root)
+test-setup: ## Install the packages, the pinned rootless stack, the test user and the Debian 12 guest image (root)
 	scripts/setup-test-host.sh
 	scripts/install-components.sh
+	scripts/vm/build-image.sh
+
+.PHONY: vm-image
+vm-image: ## Build (or find cached) the Debian 12 guest image for the systemd path (root)
+	scripts/vm/build-image.sh
+
+.PHONY: vm-test
+vm-test: test-setup ## Boot Debian 12 guests under qemu and test the systemd path in them (logs: out/vm-test/)
+	$(GO) test -count=1 -timeout 30m -v -run 'TestDebianGuest' ./internal/vmtest
 
 .PHONY: test
 test: test-setup lint ## Run the whole test suite (lint, unit, fuzz seeds, live tests as an unprivileged user)
 	@# -p 1: end-to-end tests in several packages run the real rootless stack as the same test user and
 	@# change host device modes as udev would; one package at a time keeps them from racing.
-	$(GO) test -race -count=1 -p 1 ./...
+	@# -timeout 30m: internal/vmtest boots two qemu guests, each allowed 8 minutes before it is killed.
+	$(GO) test -race -count=1 -p 1 -timeout 30m ./...
 
 .PHONY: lint
 lint: ## gofmt and go vet
 	@out=$$(gofmt -l $$(git ls-files '*.go' 2>/dev/null || find . -name '*.go')); \
 	if [ -n "$$out" ]; then echo "gofmt would change:"; echo "$$out"; exit 1; fi
 	$(GO) vet ./...
+	$(GO) vet -tags vmguest ./internal/vmtest/...
 
 .PHONY: bench
 bench: build ## Go benchmarks, and the timing of 'probe --json' on this host as the test user
@@ -69,5 +80,5 @@ profiles: ## Regenerate the shipped host profiles in assets/hosts
 	$(GO) generate ./assets
 
 .PHONY: clean
-clean: ## Remove build output
-	rm -rf bin
+clean: ## Remove build output and the guests' logs (the guest image cache stays: scripts/vm/build-image.sh)
+	rm -rf bin out

@@ -62,8 +62,9 @@ type VerifyOptions struct {
 	StateDir string `json:"state_dir,omitempty"`
 	// Namespace is the containerd namespace; empty means "default", nerdctl's.
 	Namespace string `json:"namespace,omitempty"`
-	// Image is the test image; it must hold /bin/busybox. A zero Image means the busybox image
-	// built from this host's static busybox (image.BusyboxSpec).
+	// Image is the test image; it must hold /bin/echo (image.EchoPath). A zero Image means the
+	// busybox image built from this host's static busybox (image.BusyboxSpec) or, on a host
+	// without one, the image of this host's own echo (image.EchoSpec).
 	Image image.Spec `json:"image"`
 	// LogPath is where containerd's log is: a file (direct mode) or a command that shows it
 	// ("journalctl --user -u containerd.service"). It and ServiceMode ("systemd" or "direct") only
@@ -172,7 +173,7 @@ const verifyTimeout = 2 * time.Minute
 
 // Verify proves that the rootless containerd works: it reaches containerd the way nerdctl does
 // (RootlessKit's child_pid, then its user and mount namespaces, and its network namespace unless
-// RootlessKit detached it), checks the snapshotter, imports and unpacks a busybox image built on
+// RootlessKit detached it), checks the snapshotter, imports and unpacks a small image built on
 // this host and runs a container that echoes a random word. Every check is an item of the report
 // and is streamed through rt.Output; the first failed one is also returned as a *VerifyError.
 func Verify(ctx context.Context, rt *Runtime, opts VerifyOptions) (VerifyReport, error) {
@@ -216,12 +217,12 @@ func Verify(ctx context.Context, rt *Runtime, opts VerifyOptions) (VerifyReport,
 		Detail: fmt.Sprintf("RootlessKit child %d, %s", childPID, netns)})
 
 	if opts.Image.Ref == "" {
-		bb, err := image.FindBusybox()
+		spec, err := testImage(ctx, rt.Runner)
 		if err != nil {
 			add(VerifyItem{Check: CheckBuildImage, Error: err.Error()})
 			return finish()
 		}
-		opts.Image = image.BusyboxSpec(bb)
+		opts.Image = spec
 	}
 	req := verifyRequest{
 		Address:     defaults.DefaultAddress,
@@ -655,8 +656,22 @@ func shortDigest(d string) string {
 	return d
 }
 
+// testImage is the image verify runs when the caller named none: busybox where the host has a
+// static one, else the host's own echo with its libraries, which every distribution has.
+func testImage(ctx context.Context, r sys.Runner) (image.Spec, error) {
+	bb, err := image.FindBusybox()
+	if err == nil {
+		return image.BusyboxSpec(bb), nil
+	}
+	spec, eerr := image.EchoSpec(ctx, r)
+	if eerr != nil {
+		return image.Spec{}, fmt.Errorf("%w; %w", err, eerr)
+	}
+	return spec, nil
+}
+
 // runTestContainer creates a container from img with the snapshotter, runs
-// `/bin/busybox echo TOKEN` in it, checks what it printed and removes it again.
+// `/bin/echo TOKEN` in it, checks what it printed and removes it again.
 func runTestContainer(ctx context.Context, client *containerd.Client, img containerd.Image, req verifyRequest, res *verifyResult, add func(VerifyItem) bool) {
 	t0 := time.Now()
 	res.Container.ID = req.ContainerID
@@ -672,7 +687,7 @@ func runTestContainer(ctx context.Context, client *containerd.Client, img contai
 		containerd.WithNewSnapshot(req.ContainerID, img),
 		containerd.WithNewSpec(
 			oci.WithImageConfig(img),
-			oci.WithProcessArgs("/bin/busybox", "echo", req.Token),
+			oci.WithProcessArgs(image.EchoPath, req.Token),
 			// No cgroup: rootless containerd without systemd's delegation cannot use one, and the
 			// test sets no limits (nerdctl's cgroup manager "none" does the same). The default
 			// spec's new network namespace stays: it needs no CNI for a container that only echoes.
@@ -762,7 +777,7 @@ func runTestContainer(ctx context.Context, client *containerd.Client, img contai
 	}
 	res.Container.OK = true
 	add(VerifyItem{Check: CheckRunContainer, OK: true, Duration: time.Since(t0),
-		Detail: fmt.Sprintf("`/bin/busybox echo` printed %s and exited 0", req.Token)})
+		Detail: fmt.Sprintf("`%s` printed %s and exited 0", image.EchoPath, req.Token)})
 }
 
 // removeStaleContainers deletes test containers (with their tasks and snapshots) that an earlier
@@ -810,7 +825,7 @@ func (s verifyStep) Info() StepInfo {
 	}
 	return StepInfo{
 		ID:    "verify:containerd",
-		Title: "Verify: run a busybox container with the " + sn + " snapshotter",
+		Title: "Verify: run a test container with the " + sn + " snapshotter",
 		Kind:  KindVerify,
 		// What runs depends on $STATE/netns (-n unless RootlessKit detached the network namespace);
 		// the line shows the general form.

@@ -712,8 +712,22 @@ func TestVerifyLive(t *testing.T) {
 		}
 	})
 
+	t.Run("the host's own echo, on hosts without a static busybox", func(t *testing.T) {
+		spec, err := image.EchoSpec(context.Background(), sys.Exec{})
+		if err != nil {
+			t.Fatal(err)
+		}
+		opts := opts
+		opts.Snapshotter = "overlayfs"
+		opts.Image = spec
+		ans, _ := c.verifyAsUser(t, bin, opts)
+		if it, failed := ans.Report.Failed(); failed {
+			t.Fatalf("verify with the echo image: %+v", it)
+		}
+	})
+
 	t.Run("a broken image fails the run and is cleaned up", func(t *testing.T) {
-		// An image without /bin/busybox: the container cannot start.
+		// An image without /bin/echo: the container cannot start.
 		src := filepath.Join(testenv.SharedDir(t), "hello.txt")
 		if err := os.WriteFile(src, []byte("hello\n"), 0o644); err != nil {
 			t.Fatal(err)
@@ -723,7 +737,7 @@ func TestVerifyLive(t *testing.T) {
 		opts.Image = image.Spec{Ref: "localhost/virt-setup/broken:1", Files: []image.File{{Src: src, Dst: "/hello.txt"}}}
 		ans, _ := c.verifyAsUser(t, bin, opts)
 		failed, ok := ans.Report.Failed()
-		if !ok || failed.Check != CheckRunContainer || !strings.Contains(failed.Error, "/bin/busybox") {
+		if !ok || failed.Check != CheckRunContainer || !strings.Contains(failed.Error, image.EchoPath) {
 			t.Fatalf("report = %+v", ans.Report)
 		}
 		last := ans.Report.Items[len(ans.Report.Items)-1]

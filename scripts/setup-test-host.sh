@@ -15,7 +15,10 @@ TEST_USER=${VIRT_SETUP_TEST_USER:-vstest}
 #   systemd       systemd-detect-virt, an independent oracle for the VM probe
 #   iptables, slirp4netns, iperf3, runc   the rootless stack's host-side pieces
 #   busybox-static  the one binary of the test images built locally (no registry here)
-PACKAGES=(uidmap fuse-overlayfs fuse3 util-linux tmux systemd iptables slirp4netns iperf3 runc busybox-static)
+#   qemu-system-x86, qemu-utils, debootstrap, e2fsprogs   the Debian 12 guest of the systemd path
+#                 (scripts/vm/build-image.sh); ovmf is not needed, the guest boots its kernel directly
+PACKAGES=(uidmap fuse-overlayfs fuse3 util-linux tmux systemd iptables slirp4netns iperf3 runc busybox-static
+	qemu-system-x86 qemu-utils debootstrap e2fsprogs)
 
 if [ "$(id -u)" -ne 0 ]; then
 	echo "setup-test-host.sh: needs root to install packages and create the test user '$TEST_USER'." >&2
