@@ -77,7 +77,12 @@ func installRun(ctx context.Context, opts *installOptions) error {
 		}
 	}
 	if opts.Sudo {
-		rt.RunPrivileged = sudoRunner(opts.streams)
+		s := opts.streams
+		if opts.JSONEvents {
+			// Standard output carries only events; the script's own lines go to standard error.
+			s.Out = s.ErrOut
+		}
+		rt.RunPrivileged = sudoRunner(s)
 	}
 	emit := eventRenderer(opts.Out, st, opts.JSONEvents)
 	rt.Output = nil // the engine routes step output into events

@@ -266,17 +266,7 @@ func e2eImage(t *testing.T) string {
 	spec := image.BusyboxSpec(src)
 	spec.Ref = "localhost/e2e/busybox:1"
 	p := filepath.Join(testenv.SharedDir(t), "busybox.tar")
-	f, err := os.Create(p)
-	if err != nil {
-		t.Fatal(err)
-	}
-	if _, err := image.WriteOCIArchive(f, spec); err != nil {
-		t.Fatal(err)
-	}
-	if err := f.Close(); err != nil {
-		t.Fatal(err)
-	}
-	if err := os.Chmod(p, 0o644); err != nil {
+	if _, err := image.WriteOCIArchiveFile(p, spec); err != nil {
 		t.Fatal(err)
 	}
 	return p

@@ -2,7 +2,10 @@ package image
 
 import (
 	"context"
+	"os"
+	"path/filepath"
 	"strings"
+	"syscall"
 	"testing"
 
 	"github.com/virt-setup/virt-setup/internal/sys"
@@ -26,8 +29,15 @@ func TestEchoSpec(t *testing.T) {
 	if !libc || !loader {
 		t.Errorf("the echo image lacks libc (%v) or the loader (%v): %+v", libc, loader, spec.Files)
 	}
-	var b strings.Builder
-	if _, err := WriteOCIArchive(&b, spec); err != nil {
-		t.Fatal(err)
+	// The archive file another user loads: readable by everyone, whatever the umask.
+	old := syscall.Umask(0o077)
+	defer syscall.Umask(old)
+	p := filepath.Join(t.TempDir(), "echo.tar")
+	d, err := WriteOCIArchiveFile(p, spec)
+	if err != nil || !strings.HasPrefix(d, "sha256:") {
+		t.Fatalf("WriteOCIArchiveFile = %q, %v", d, err)
+	}
+	if fi, err := os.Stat(p); err != nil || fi.Mode().Perm() != 0o644 || fi.Size() == 0 {
+		t.Errorf("archive file: %v, %v; want mode 0644 and content", fi, err)
 	}
 }

@@ -15,6 +15,7 @@ import (
 	"io"
 	"io/fs"
 	"maps"
+	"os"
 	"path"
 	"runtime"
 	"slices"
@@ -86,6 +87,23 @@ func (s Spec) NormalizedRef() (string, error) {
 		return "", fmt.Errorf("image reference %q: a built image is named by a tag, not a digest", s.Ref)
 	}
 	return reference.TagNameOnly(named).String(), nil
+}
+
+// WriteOCIArchiveFile writes the image's archive (see WriteOCIArchive) to a new file at path with
+// mode 0644, so that another user can `nerdctl load` it, and returns the manifest's digest.
+func WriteOCIArchiveFile(path string, spec Spec) (string, error) {
+	f, err := os.OpenFile(path, os.O_WRONLY|os.O_CREATE|os.O_TRUNC, 0o644)
+	if err != nil {
+		return "", err
+	}
+	d, err := WriteOCIArchive(f, spec)
+	if cerr := f.Close(); err == nil {
+		err = cerr
+	}
+	if err == nil {
+		err = os.Chmod(path, 0o644) // whatever the umask took away
+	}
+	return d, err
 }
 
 // WriteOCIArchive writes the image as an OCI image layout tar (oci-layout, index.json and

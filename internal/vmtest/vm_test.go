@@ -57,7 +57,9 @@ func TestDebianGuest(t *testing.T) {
 	archive := filepath.Join(work, "busybox.tar")
 	spec := image.BusyboxSpec(busybox)
 	spec.Ref = "localhost/vmtest/busybox:1"
-	writeImage(t, archive, spec)
+	if _, err := image.WriteOCIArchiveFile(archive, spec); err != nil {
+		t.Fatal(err)
+	}
 	answers, err := guestAnswers().Marshal()
 	if err != nil {
 		t.Fatal(err)
@@ -114,19 +116,5 @@ func TestDebianGuest(t *testing.T) {
 				t.Errorf("the guest's report ends early; see %s", m.ReportPath())
 			}
 		})
-	}
-}
-
-func writeImage(t *testing.T, path string, spec image.Spec) {
-	t.Helper()
-	f, err := os.Create(path)
-	if err != nil {
-		t.Fatal(err)
-	}
-	if _, err := image.WriteOCIArchive(f, spec); err != nil {
-		t.Fatal(err)
-	}
-	if err := f.Close(); err != nil {
-		t.Fatal(err)
 	}
 }
