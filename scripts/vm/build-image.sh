@@ -50,6 +50,7 @@ key=$(
 )
 out=$CACHE/$key
 if [ -f "$out/ready" ]; then
+	ln -sfn "$key" "$CACHE/current"
 	log "cached: $out"
 	echo "$out"
 	exit 0
@@ -115,6 +116,7 @@ ln -sfn "$key" "$CACHE/current"
 # Older images (other keys) are no longer used by this checkout; each takes about 1 GiB.
 for old in "$CACHE"/*/; do
 	old=${old%/}
+	[ -L "$old" ] && continue # current
 	case ${old##*/} in "$key" | build.*) continue ;; esac
 	[ -f "$old/ready" ] && rm -rf --one-file-system "$old"
 done
