@@ -66,7 +66,11 @@ func BuildPlan(in PlanInput) (*Plan, error) {
 	bins["containerd-rootless.sh"] = rootlessSh
 	if a.ServiceMode == "systemd" {
 		bins["containerd-rootless-setuptool.sh"] = need("containerd-rootless-setuptool.sh", "service_mode = systemd")
-		if um := f.Systemd.UserManager; !um.Known || !um.Value {
+		switch um := f.Systemd.UserManager; {
+		case !um.Known:
+			// A slow or busy machine can make `systemctl --user` time out: that is not an answer.
+			problems = append(problems, fmt.Sprintf(`service_mode = "systemd": could not tell whether your systemd user manager answers (%s); run virt-setup doctor to see why, then try again`, um.Error))
+		case !um.Value:
 			problems = append(problems, `service_mode = "systemd" needs a reachable systemd user manager (VS-SYSTEMD-001); use service_mode = "direct" on this host`)
 		}
 	} else {

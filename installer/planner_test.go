@@ -183,6 +183,18 @@ func TestPlanRefusesWhatTheHostCannotDo(t *testing.T) {
 			t.Errorf("err = %v, want a PlanError refusing root", err)
 		}
 	})
+	t.Run("user manager unknown", func(t *testing.T) {
+		// A busy machine where `systemctl --user` timed out is not a host without a user manager.
+		f := profileFacts(t, "debian-12")
+		f.Systemd.UserManager = probe.Unknown[bool](errors.New("run systemctl --user show-environment: context deadline exceeded"))
+		a := DefaultAnswers(f, probe.Recommend(f))
+		a.ServiceMode = "systemd"
+		_, err := BuildPlan(PlanInput{Facts: f, Answers: a, Runtime: planRuntime(t)})
+		if err == nil || !strings.Contains(err.Error(), "could not tell whether your systemd user manager answers (run systemctl") ||
+			strings.Contains(err.Error(), `use service_mode = "direct"`) {
+			t.Errorf("err = %v, want the unknown said as unknown, with the reason", err)
+		}
+	})
 	for _, tt := range tests {
 		t.Run(tt.profile+"/"+tt.want, func(t *testing.T) {
 			f := profileFacts(t, tt.profile)

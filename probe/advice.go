@@ -205,8 +205,11 @@ func assessOverlay(f *Facts) assessment {
 	rule := overlayKernelRule(f)
 	live := f.Live.OverlayUserns
 	if !live.Known || !live.Value.Ran() {
-		if live.Known && live.Value.Detail != "" {
+		switch {
+		case live.Known && live.Value.Detail != "":
 			rule.note = append(rule.note, Reason{Text: "the live overlay mount test did not run (" + live.Value.Detail + "), so the kernel rule decides", Evidence: factLines(live)})
+		case !live.Known && live.Error != "":
+			rule.note = append(rule.note, Reason{Text: "the live overlay mount test gave no answer (" + live.Error + "), so the kernel rule decides", Evidence: factLines(live)})
 		}
 		return rule
 	}
@@ -301,6 +304,9 @@ func assessFuseOverlayfs(h checkHost) assessment {
 		}
 		a.need(v, Reason{Text: text, Evidence: factLines(live)})
 	} else {
+		if !live.Known && live.Error != "" {
+			a.note = append(a.note, Reason{Text: "the live fuse-overlayfs mount test gave no answer (" + live.Error + "), so the kernel rule decides", Evidence: factLines(live)})
+		}
 		k := f.OS.Kernel
 		switch {
 		case !k.Known:

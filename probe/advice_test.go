@@ -83,6 +83,9 @@ func TestRecommendSnapshotter(t *testing.T) {
 		{"live test failed beats a new kernel", func(f *Facts) {
 			f.Live.OverlayUserns = Known(LiveTest{Status: LiveFailed, Detail: "mount: operation not permitted"})
 		}, SnapshotterFuseOverlayfs, "not overlayfs: the live overlay mount test failed: mount: operation not permitted"},
+		{"live test that timed out leaves the kernel rule", func(f *Facts) {
+			f.Live.OverlayUserns = Unknown[LiveTest](errors.New("the live test did not finish; killed after 2s"))
+		}, SnapshotterOverlayfs, "the live overlay mount test gave no answer (the live test did not finish; killed after 2s), so the kernel rule decides"},
 		{"live test failed under AppArmor's userns restriction is set aside", func(f *Facts) {
 			withFamily(f, "ubuntu", "debian")
 			setKernel(f, 6, 8)

@@ -13,8 +13,13 @@ import (
 	"github.com/virt-setup/virt-setup/internal/sys"
 )
 
-// systemctlTimeout bounds each systemctl call: a wedged D-Bus must not eat the whole probe budget.
-const systemctlTimeout = 2 * time.Second
+// systemctlTimeout bounds `systemctl --version`; userManagerTimeout bounds `systemctl --user
+// show-environment`, which goes over D-Bus and took more than 2 s on a busy guest (internal/vmtest)
+// while the probe's budget is 5 s: a wedged D-Bus must not eat all of it.
+const (
+	systemctlTimeout   = 2 * time.Second
+	userManagerTimeout = 4 * time.Second
+)
 
 // probeSystemd finds whether systemd is the init system, its version, and whether the user has a
 // reachable user manager, linger and a session bus: containerd-rootless-setuptool.sh refuses to run
@@ -112,7 +117,7 @@ func systemdUserManager(ctx context.Context, e *Env, pid1 Fact[bool], systemctl 
 		return Unknown[bool](errors.New("the user is unknown"))
 	}
 	if e.Live && found {
-		cmd := sys.Command{Path: e.Root.Path(systemctl), Args: []string{"--user", "show-environment"}, Env: e.Environ, Timeout: systemctlTimeout}
+		cmd := sys.Command{Path: e.Root.Path(systemctl), Args: []string{"--user", "show-environment"}, Env: e.Environ, Timeout: userManagerTimeout}
 		res, err := e.Runner.Run(ctx, cmd)
 		src := systemctl + " --user show-environment"
 		var exit *sys.ExitError

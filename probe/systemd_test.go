@@ -258,8 +258,12 @@ func TestSystemdCommands(t *testing.T) {
 				}
 			}
 			for _, c := range rec.cmds {
-				if c.Timeout != systemctlTimeout {
-					t.Errorf("%s: timeout %v", c, c.Timeout)
+				want := systemctlTimeout
+				if strings.Contains(c.String(), "--user") {
+					want = userManagerTimeout
+				}
+				if c.Timeout != want || c.Timeout >= DefaultTimeout {
+					t.Errorf("%s: timeout %v, want %v, within the probe's %v", c, c.Timeout, want, DefaultTimeout)
 				}
 				if strings.Contains(c.String(), "--user") && strings.Join(c.Env, "\n") != strings.Join(e.Environ, "\n") {
 					// systemctl --user finds the bus through XDG_RUNTIME_DIR and DBUS_SESSION_BUS_ADDRESS.
