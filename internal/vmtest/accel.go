@@ -17,7 +17,8 @@ const kvmProbeTimeout = 10 * time.Second
 // VIRT_SETUP_VM_ACCEL=kvm|tcg decides without trying. Otherwise KVM is used only when it really
 // boots the guest's kernel: some VMs expose a /dev/kvm whose nested virtualization aborts on
 // -cpu host ("failed to set MSR") or hangs. The trial boots the kernel without a disk, with
-// panic=-1 so that it ends at once with "Kernel panic" when it works.
+// panic=-1 so that it ends at once with "Kernel panic" when it works. Its verdict is kept next to
+// the image (a hang costs the whole trial's timeout); deleting the file tries again.
 func DetectAccel(ctx context.Context, img Image, scratch string) (accel, reason string) {
 	switch v := os.Getenv("VIRT_SETUP_VM_ACCEL"); v {
 	case "kvm", "tcg":
@@ -28,6 +29,21 @@ func DetectAccel(ctx context.Context, img Image, scratch string) (accel, reason 
 		return "tcg", "no usable /dev/kvm (" + err.Error() + ")"
 	}
 	f.Close()
+	cache := filepath.Join(img.Dir, "accel")
+	if b, err := os.ReadFile(cache); err == nil {
+		if a, why, ok := strings.Cut(strings.TrimSpace(string(b)), "\t"); ok && (a == "kvm" || a == "tcg") {
+			return a, why + " (kept in " + cache + ")"
+		}
+	}
+	accel, reason = trialBoot(ctx, img, scratch)
+	if ctx.Err() == nil {
+		// Best effort: without the file the next run tries again.
+		_ = os.WriteFile(cache, []byte(accel+"\t"+reason+"\n"), 0o644)
+	}
+	return accel, reason
+}
+
+func trialBoot(ctx context.Context, img Image, scratch string) (accel, reason string) {
 	ctx, cancel := context.WithTimeout(ctx, kvmProbeTimeout)
 	defer cancel()
 	console := filepath.Join(scratch, "kvm-probe-console.log")

@@ -64,6 +64,13 @@ func TestDebianGuest(t *testing.T) {
 	if err != nil {
 		t.Fatal(err)
 	}
+	fuse := guestAnswers()
+	fuse.Snapshotter = "fuse-overlayfs"
+	fuse.AddOns.Bypass4netns = false // proven in the first round; the second is about the snapshotter
+	fuseAnswers, err := fuse.Marshal()
+	if err != nil {
+		t.Fatal(err)
+	}
 	accel, why := DetectAccel(context.Background(), img, work)
 	t.Logf("guest image %s; accelerator %s: %s", img.Dir, accel, why)
 
@@ -88,6 +95,7 @@ func TestDebianGuest(t *testing.T) {
 				{Name: "guest.test", Source: guestTest, Mode: 0o755},
 				{Name: "busybox.tar", Source: archive},
 				{Name: "answers.toml", Data: answers},
+				{Name: "answers-fuse.toml", Data: fuseAnswers},
 				{Name: "address", Data: []byte(GuestAddr + "/24\n")},
 			})
 			if err != nil {

@@ -202,12 +202,18 @@ func TestDetectAccel(t *testing.T) {
 		return
 	}
 	f.Close()
-	// With a /dev/kvm, the trial boot decides.
+	// With a /dev/kvm, the trial boot decides, once per image.
 	fakeQemu(t, `echo "Kernel panic - not syncing: VFS: Unable to mount root fs" >>"$serial1"`)
 	if accel, why := DetectAccel(context.Background(), img, t.TempDir()); accel != "kvm" {
 		t.Errorf("a kernel that boots under KVM: %s (%s)", accel, why)
 	}
 	fakeQemu(t, `echo "qemu-system-x86_64: error: failed to set MSR 0x10a to 0x0" >&2; exit 1`)
+	if accel, why := DetectAccel(context.Background(), img, t.TempDir()); accel != "kvm" || !strings.Contains(why, "kept in") {
+		t.Errorf("the second call: %s (%s), want the kept verdict", accel, why)
+	}
+	if err := os.Remove(filepath.Join(img.Dir, "accel")); err != nil {
+		t.Fatal(err)
+	}
 	if accel, why := DetectAccel(context.Background(), img, t.TempDir()); accel != "tcg" || !strings.Contains(why, "failed to set MSR") {
 		t.Errorf("KVM that aborts: %s (%s)", accel, why)
 	}

@@ -23,13 +23,17 @@ import (
 	"strings"
 	"testing"
 	"time"
+
+	"github.com/pelletier/go-toml/v2"
 )
 
 // Files guest.sh puts next to the test binary.
 const (
 	answersFile = "answers.toml"
-	imageFile   = "busybox.tar"
-	imageRef    = "localhost/vmtest/busybox:1"
+	// fuseAnswersFile holds the same answers with the fuse-overlayfs snapshotter.
+	fuseAnswersFile = "answers-fuse.toml"
+	imageFile       = "busybox.tar"
+	imageRef        = "localhost/vmtest/busybox:1"
 	// addressFile holds the guest's own non-loopback address, as guest.sh set it ("ADDR/BITS").
 	addressFile = "address"
 )
@@ -131,7 +135,12 @@ type event struct {
 // and returns its events.
 func install(t *testing.T, flags ...string) ([]event, result) {
 	t.Helper()
-	r := run(t, "virt-setup", append([]string{"install", "--yes", "--answers", answersFile, "--json-events"}, flags...)...)
+	return installAnswers(t, answersFile, flags...)
+}
+
+func installAnswers(t *testing.T, answers string, flags ...string) ([]event, result) {
+	t.Helper()
+	r := run(t, "virt-setup", append([]string{"install", "--yes", "--answers", answers, "--json-events"}, flags...)...)
 	var events []event
 	sc := bufio.NewScanner(strings.NewReader(r.Stdout))
 	sc.Buffer(nil, 1<<20)
@@ -330,6 +339,51 @@ func TestSystemdPath(t *testing.T) {
 		}
 		if b, err := os.ReadFile(nerdctlToml); err != nil || string(b) != mine {
 			t.Errorf("nerdctl.toml is not restored byte for byte: %v\n%s", err, b)
+		}
+	})
+
+	// The snapshotter for kernels whose overlayfs refuses user namespaces (Fedora with SELinux
+	// before 5.13): its daemon as a third unit, and containerd's config.toml with the proxy plugin.
+	t.Run("fuse-overlayfs", func(t *testing.T) {
+		config := filepath.Join(home, ".config/containerd/config.toml")
+		if _, r := installAnswers(t, fuseAnswersFile); r.Code != 0 {
+			t.Fatalf("install with fuse-overlayfs: %s", r)
+		}
+		if got := strings.TrimSpace(run(t, "systemctl", "--user", "is-active", "containerd-fuse-overlayfs.service").Stdout); got != "active" {
+			t.Errorf("containerd-fuse-overlayfs.service is %q", got)
+		}
+		b, err := os.ReadFile(config)
+		if err != nil {
+			t.Fatal(err)
+		}
+		var cfg struct {
+			ProxyPlugins map[string]struct {
+				Type, Address string
+			} `toml:"proxy_plugins"`
+		}
+		if err := toml.Unmarshal(b, &cfg); err != nil {
+			t.Fatalf("config.toml: %v\n%s", err, b)
+		}
+		want := fmt.Sprintf("/run/user/%d/containerd-fuse-overlayfs.sock", os.Getuid())
+		if p := cfg.ProxyPlugins["fuse-overlayfs"]; p.Type != "snapshot" || p.Address != want {
+			t.Errorf("config.toml registers fuse-overlayfs as %+v, want a snapshot proxy at %s:\n%s", p, want, b)
+		}
+		if got := strings.TrimSpace(must(t, "nerdctl", "info", "--format", "{{.Driver}}")); got != "fuse-overlayfs" {
+			t.Errorf("nerdctl info: driver %q, want fuse-overlayfs", got)
+		}
+		must(t, "nerdctl", "load", "-i", imageFile)
+		if out := must(t, "nerdctl", "run", "--rm", imageRef, "echo", "on fuse-overlayfs"); strings.TrimSpace(out) != "on fuse-overlayfs" {
+			t.Errorf("nerdctl run printed %q", out)
+		}
+		if r := run(t, "virt-setup", "uninstall", "--purge"); r.Code != 0 {
+			t.Fatalf("uninstall: %s", r)
+		}
+		files := run(t, "systemctl", "--user", "list-unit-files", "--no-legend", "containerd.service", "containerd-fuse-overlayfs.service", "bypass4netnsd.service")
+		if strings.TrimSpace(files.Stdout) != "" {
+			t.Errorf("systemctl --user still lists the units:\n%s", files.Stdout)
+		}
+		if _, err := os.Stat(config); !errors.Is(err, fs.ErrNotExist) {
+			t.Errorf("config.toml, which install created, is still there (%v)", err)
 		}
 	})
 }

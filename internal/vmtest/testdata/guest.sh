@@ -53,7 +53,7 @@ done
 
 dir=/home/tester/vmtest
 mkdir -p $dir
-cp guest.test busybox.tar answers.toml address $dir/
+cp guest.test busybox.tar answers.toml answers-fuse.toml address $dir/
 chown -R tester:tester $dir
 start=$(date +%s)
 su -l tester -c "cd vmtest && ./guest.test -test.v -test.count=1 -test.timeout=15m -test.run '$run' 2>&1"
